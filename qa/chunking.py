@@ -1,0 +1,112 @@
+"""Sentence-aligned chunks that fit the embedding model's window, with exact offsets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from functools import cache
+from pathlib import Path
+
+from qa.types import Chunk
+
+# Counts word pieces for each text, without special tokens.
+TokenCounter = Callable[[Sequence[str]], list[int]]
+# Returns the character end offsets of each word piece of one text.
+TokenOffsets = Callable[[str], list[int]]
+
+_PARAGRAPH = re.compile(r"[^\n]+")
+
+
+def nltk_data(name: str) -> Path:
+    """A file of the NLTK data llama-index ships, so nothing is downloaded."""
+    import llama_index.core
+
+    return Path(llama_index.core.__file__).parent / "_static" / "nltk_cache" / name
+
+
+@cache
+def _punkt() -> object:
+    """The trained English Punkt model."""
+    import nltk
+    from nltk.tokenize.punkt import PunktTokenizer
+
+    if str(nltk_data("")) not in nltk.data.path:
+        nltk.data.path.append(str(nltk_data("")))
+    return PunktTokenizer("english")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence; line breaks always end a sentence (headlines, credits)."""
+    punkt = _punkt()
+    spans: list[tuple[int, int]] = []
+    for para in _PARAGRAPH.finditer(text):
+        base = para.start()
+        for start, end in punkt.span_tokenize(para.group()):  # type: ignore[attr-defined]
+            if text[base + start : base + end].strip():
+                spans.append((base + start, base + end))
+    return spans
+
+
+def chunk_article(
+    article_id: str,
+    text: str,
+    max_tokens: int,
+    count_tokens: TokenCounter,
+    token_ends: TokenOffsets,
+) -> list[Chunk]:
+    """Packs whole sentences into chunks of at most max_tokens word pieces.
+
+    A sentence longer than the budget is cut at word-piece boundaries (preferring spaces), so
+    the embedding model never truncates anything.
+    """
+    if max_tokens < 8:
+        raise ValueError(f"max_tokens must be >= 8, got {max_tokens}")
+    spans = sentence_spans(text)
+    counts = count_tokens([text[s:e] for s, e in spans]) if spans else []
+    pieces: list[tuple[int, int, int]] = []
+    for (start, end), n in zip(spans, counts, strict=True):
+        if n <= max_tokens:
+            pieces.append((start, end, n))
+        else:
+            pieces.extend(_split_long(text, start, end, max_tokens, token_ends))
+
+    chunks: list[Chunk] = []
+    cur_start, cur_end, cur_tokens = -1, -1, 0
+    for start, end, n in pieces:
+        if cur_start >= 0 and cur_tokens + n > max_tokens:
+            chunks.append(_chunk(article_id, len(chunks), text, cur_start, cur_end))
+            cur_start, cur_tokens = -1, 0
+        if cur_start < 0:
+            cur_start = start
+        cur_end, cur_tokens = end, cur_tokens + n
+    if cur_start >= 0:
+        chunks.append(_chunk(article_id, len(chunks), text, cur_start, cur_end))
+    return chunks
+
+
+def _chunk(article_id: str, n: int, text: str, start: int, end: int) -> Chunk:
+    return Chunk(article_id=article_id, n=n, start=start, end=end, text=text[start:end])
+
+
+def _split_long(
+    text: str, start: int, end: int, max_tokens: int, token_ends: TokenOffsets
+) -> list[tuple[int, int, int]]:
+    sentence = text[start:end]
+    ends = token_ends(sentence)
+    out: list[tuple[int, int, int]] = []
+    first = 0  # index of the first word piece of the current piece
+    piece_start = 0  # character offset of the current piece within the sentence
+    while first < len(ends):
+        last = min(first + max_tokens, len(ends)) - 1
+        if last < len(ends) - 1:
+            # Back off to a word piece that ends before a space, if one is near.
+            for cand in range(last, max(first, last - 32), -1):
+                if sentence[ends[cand] : ends[cand] + 1].isspace():
+                    last = cand
+                    break
+        piece_end = ends[last] if last < len(ends) - 1 else len(sentence)
+        lead = len(sentence[piece_start:piece_end]) - len(sentence[piece_start:piece_end].lstrip())
+        if sentence[piece_start + lead : piece_end].strip():
+            out.append((start + piece_start + lead, start + piece_end, last - first + 1))
+        piece_start, first = piece_end, last + 1
+    return out

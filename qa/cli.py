@@ -1,0 +1,194 @@
+"""The `qa` command: ingest, articles, remove, ask, serve, eval."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from qa.errors import QAError
+from qa.settings import Settings
+from qa.types import Answer, Turn
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """The one place library errors become CLI messages and exit status 1."""
+    try:
+        yield
+    except QAError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _service(settings: Settings):  # type: ignore[no-untyped-def]
+    from qa.service import Service
+
+    return Service(settings)
+
+
+@click.group()
+@click.version_option(package_name="article-qa")
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """Question answering over news articles, every claim cited to its passage."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    with _errors():
+        try:
+            ctx.obj = Settings()
+        except ValueError as exc:
+            raise click.ClickException(f"bad configuration: {exc}") from exc
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--prune", is_flag=True, help="Remove indexed articles whose files are gone.")
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON line of counts.")
+@click.pass_obj
+def ingest(settings: Settings, paths: tuple[Path, ...], prune: bool, as_json: bool) -> None:
+    """Index articles: .txt, .md, .html files, .jsonl feeds, and folders of them."""
+    with (
+        _errors(),
+        _service(settings) as service,
+        _progress(service.ingester.estimate(paths)) as tick,
+    ):
+        report = service.ingest(paths, prune=prune, progress=tick)
+    for failure in report.failures:
+        click.echo(f"failed: {failure.where}: {failure.reason}", err=True)
+    if as_json:
+        click.echo(json.dumps(report.to_dict()))
+    else:
+        r = report.to_dict()
+        click.echo(
+            f"added {r['added']}, updated {r['updated']}, unchanged {r['unchanged']}, "
+            f"removed {r['removed']}, failed {r['failed']}; {r['chunks']} chunks "
+            f"in {r['seconds']:.1f} s"
+        )
+    if report.failures:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_obj
+def articles(settings: Settings, as_json: bool) -> None:
+    """List the indexed articles."""
+    with _errors(), _service(settings) as service:
+        items = service.articles()
+    for a in items:
+        if as_json:
+            click.echo(json.dumps(a.__dict__))
+        else:
+            click.echo(f"{a.id}\t{a.title}\t{a.source or ''}\t{a.chunks} chunks")
+    if not as_json:
+        click.echo(f"{len(items)} articles", err=True)
+
+
+@cli.command()
+@click.argument("article_id")
+@click.pass_obj
+def remove(settings: Settings, article_id: str) -> None:
+    """Delete an article from the index."""
+    with _errors(), _service(settings) as service:
+        service.remove(article_id)
+    click.echo(f"removed {article_id}")
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print the Answer JSON.")
+@click.option("--top-k", type=click.IntRange(1, 50), default=None, help="Passages to read.")
+@click.option(
+    "--after",
+    "history",
+    multiple=True,
+    help="An earlier question of the conversation (repeatable, oldest first).",
+)
+@click.pass_obj
+def ask(
+    settings: Settings, question: str, as_json: bool, top_k: int | None, history: tuple[str, ...]
+) -> None:
+    """Answer a question from the indexed articles."""
+    with _errors(), _service(settings) as service:
+        turns: list[Turn] = []
+        for earlier in history:
+            prior = service.ask(earlier, turns, top_k)
+            turns += [Turn("user", earlier), Turn("assistant", prior.answer)]
+        answer = service.ask(question, turns, top_k)
+    click.echo(
+        json.dumps(answer.to_dict(), ensure_ascii=False, indent=2)
+        if as_json
+        else format_answer(answer)
+    )
+
+
+def format_answer(answer: Answer) -> str:
+    """An answer with its numbered sources, for people."""
+    lines = []
+    if answer.standalone_question != answer.question:
+        lines.append(f"(understood as: {answer.standalone_question})")
+    lines.append(answer.answer)
+    if answer.short_answer:
+        lines.append(f"Short answer: {answer.short_answer}")
+    lines.append(f"Confidence: {answer.confidence:.2f}")
+    if answer.citations:
+        lines.append("")
+        lines.append("Sources:" if answer.answered else "Closest passages:")
+        for c in answer.citations:
+            quote = " ".join(c.quote.split())
+            lines.append(f"  [{c.n}] {c.title} ({c.article_id}, {c.start}-{c.end})")
+            lines.append(f'      "{quote}"')
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to bind (default QA_HOST, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default QA_PORT, 8000).")
+@click.option(
+    "--workers", type=int, default=1, help="uvicorn worker processes (needs a Chroma server)."
+)
+@click.pass_obj
+def serve(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
+    """Serve the HTTP API and the chat page with uvicorn."""
+    from api.server import run
+
+    with _errors():
+        run(
+            settings.model_copy(
+                update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+            ),
+            workers=workers,
+        )
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], Any] | None]:
+    """A progress bar on a terminal; nothing when output is piped."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit="article", file=sys.stderr, dynamic_ncols=True) as bar:
+        yield bar.update
+
+
+def main() -> None:
+    """Entry point of the `qa` console script."""
+    from eval.cli import eval_command
+
+    cli.add_command(eval_command, "eval")
+    cli()
+
+
+if __name__ == "__main__":
+    main()

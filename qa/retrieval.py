@@ -1,0 +1,258 @@
+"""Hybrid retrieval: dense (Chroma) and BM25 (bm25s) fused by reciprocal rank.
+
+The lexical index is derived from what Chroma holds and rebuilt when the store's change
+marker moves, so after a restart, an update, a removal or another process's write the two
+sides agree.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Literal
+
+import bm25s
+import numpy as np
+
+from qa.embedding import Embedder
+from qa.store import ChromaStore, StoredChunk
+from qa.types import ArticleInfo, Filters, ScoredChunk
+
+log = logging.getLogger(__name__)
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+Mode = Literal["hybrid", "dense", "lexical"]
+MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
+RRF_K = 60
+
+
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    """Lowercased, stemmed, stopword-free terms, the same for chunks and questions."""
+    return bm25s.tokenize(  # type: ignore[no-any-return]
+        list(texts),
+        stopwords=_stopwords(),
+        stemmer=_stemmer(),
+        return_ids=False,
+        show_progress=False,
+    )
+
+
+@cache
+def _stopwords() -> list[str]:
+    """NLTK's English stopwords (the copy llama-index ships) and bm25s's own list."""
+    from bm25s.stopwords import STOPWORDS_EN
+
+    from qa.chunking import nltk_data
+
+    words = set(STOPWORDS_EN)
+    words.update(nltk_data("corpora/stopwords/english").read_text().split())
+    return sorted(words)
+
+
+_STEMMER: list[object] = []
+
+
+def _stemmer() -> object:
+    if not _STEMMER:
+        import Stemmer
+
+        _STEMMER.append(Stemmer.Stemmer("english"))
+    return _STEMMER[0]
+
+
+class LexicalIndex:
+    """BM25 over a fixed list of stored chunks."""
+
+    def __init__(self, entries: Sequence[StoredChunk], token_cache: dict[str, list[str]]) -> None:
+        self.entries = list(entries)
+        keys = [_key(e) for e in self.entries]
+        missing = [i for i, k in enumerate(keys) if k not in token_cache]
+        if missing:
+            tokens = tokenize([self.entries[i].chunk.text for i in missing])
+            for i, toks in zip(missing, tokens, strict=True):
+                token_cache[keys[i]] = toks
+        self._bm25 = None
+        if self.entries:
+            # An empty chunk after stopwords still needs a row so indices stay aligned.
+            corpus = [token_cache[k] or [""] for k in keys]
+            self._bm25 = bm25s.BM25()
+            self._bm25.index(corpus, show_progress=False)
+        self._dates = np.array([e.meta.get("date", -(2**62)) for e in self.entries], dtype=np.int64)
+        self._df: Counter[str] = Counter()
+        for k in keys:
+            self._df.update(set(token_cache[k]))
+
+    def idf(self, term: str) -> float:
+        """How informative a stemmed term is across the indexed chunks (BM25's idf)."""
+        n, df = len(self.entries), self._df.get(term, 0)
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    def search(self, query: str, k: int, filters: Filters | None) -> list[tuple[int, float]]:
+        """(entry index, score) of the best k entries with a positive score."""
+        if self._bm25 is None:
+            return []
+        terms = tokenize([query])[0]
+        if not terms:
+            return []
+        scores = self._bm25.get_scores(terms)
+        if filters is not None and not filters.is_empty():
+            scores = np.where(self._mask(filters), scores, 0.0)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+
+    def _mask(self, filters: Filters) -> np.ndarray:
+        mask = np.ones(len(self.entries), dtype=bool)
+        if filters.article_ids:
+            wanted = set(filters.article_ids)
+            mask &= np.array([e.chunk.article_id in wanted for e in self.entries])
+        if filters.sources:
+            sources = set(filters.sources)
+            mask &= np.array([e.meta.get("source") in sources for e in self.entries])
+        if filters.date_from is not None:
+            mask &= self._dates >= filters.date_from
+        if filters.date_to is not None:
+            mask &= (self._dates <= filters.date_to) & (self._dates > -(2**62))
+        return mask
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What readers see: a manifest and the lexical index built from the same versions."""
+
+    generation: str
+    articles: dict[str, ArticleInfo]
+    lexical: LexicalIndex
+    taken: float = field(default_factory=time.monotonic)
+
+
+class Retriever:
+    """Searches the store; keeps its snapshot in step with the store's change marker."""
+
+    def __init__(
+        self, store: ChromaStore, embedder: Embedder, sync_interval_s: float = 1.0
+    ) -> None:
+        if sync_interval_s < 0:
+            raise ValueError(f"sync_interval_s must be >= 0, got {sync_interval_s}")
+        self._store = store
+        self._embedder = embedder
+        self._sync_interval = sync_interval_s
+        self._tokens: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+        self._stale = False
+        self._snapshot = Snapshot("", {}, LexicalIndex([], self._tokens), taken=0.0)
+        self.refresh(force=True)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def mark_stale(self) -> None:
+        """Called after this process writes, so the next search refreshes first."""
+        self._stale = True
+
+    def refresh(self, force: bool = False) -> Snapshot:
+        """Brings the snapshot up to date with the store if its change marker moved."""
+        snap = self._snapshot
+        due = self._stale or time.monotonic() - snap.taken >= self._sync_interval
+        if not (force or due):
+            return snap
+        with self._lock:
+            self._stale = False
+            generation = self._store.generation()
+            if generation == self._snapshot.generation and not force:
+                self._snapshot = Snapshot(generation, snap.articles, snap.lexical)
+                return self._snapshot
+            started = time.perf_counter()
+            manifest = self._store.manifest()
+            old = self._snapshot.lexical.entries
+            kept = [e for e in old if _current(e, manifest)]
+            have = {(e.chunk.article_id, e.version) for e in kept}
+            need = {a: i.version for a, i in manifest.items() if (a, i.version) not in have}
+            fresh = self._store.chunks_of(need) if need else []
+            live = {_key(e) for e in kept} | {_key(e) for e in fresh}
+            for key in [k for k in self._tokens if k not in live]:
+                del self._tokens[key]
+            lexical = LexicalIndex(kept + fresh, self._tokens)
+            self._snapshot = Snapshot(generation, manifest, lexical)
+            log.debug(
+                "refreshed %d chunks in %.0f ms",
+                len(lexical.entries),
+                (time.perf_counter() - started) * 1000,
+            )
+            return self._snapshot
+
+    def search(
+        self, query: str, top_k: int = 5, filters: Filters | None = None, mode: Mode = "hybrid"
+    ) -> list[ScoredChunk]:
+        """The top_k chunks for a query, best first."""
+        query = query.strip()
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if not query:
+            return []
+        return self._search(query, top_k, filters, mode)
+
+    def _search(
+        self, query: str, top_k: int, filters: Filters | None, mode: Mode
+    ) -> list[ScoredChunk]:
+        snap = self.refresh()
+        fetch = max(top_k * 4, 20)
+        fused: dict[str, dict[str, float | int | StoredChunk]] = {}
+        if mode in ("hybrid", "dense"):
+            vector = self._embedder.embed_query(query)
+            rank = 0
+            for stored, sim in self._store.query(vector, fetch * 2, filters):
+                if not _current(stored, snap.articles):
+                    continue  # a version being replaced or removed: not visible yet
+                rank += 1
+                row = fused.setdefault(_key(stored), {"entry": stored})
+                row["dense_rank"], row["dense_score"] = rank, sim
+                if rank >= fetch:
+                    break
+        if mode in ("hybrid", "lexical"):
+            for rank, (i, _score) in enumerate(snap.lexical.search(query, fetch, filters), 1):
+                stored = snap.lexical.entries[i]
+                fused.setdefault(_key(stored), {"entry": stored})["lexical_rank"] = rank
+        scored = []
+        for row in fused.values():
+            rrf = sum(
+                1.0 / (RRF_K + int(row[r])) for r in ("dense_rank", "lexical_rank") if r in row
+            )
+            scored.append((rrf, row))
+        scored.sort(key=lambda pair: -pair[0])
+        return [_scored(row, score, snap.articles) for score, row in scored[:top_k]]
+
+
+def _key(stored: StoredChunk) -> str:
+    return f"{stored.chunk.article_id}@{stored.version}:{stored.chunk.n}"
+
+
+def _current(stored: StoredChunk, articles: dict[str, ArticleInfo]) -> bool:
+    info = articles.get(stored.chunk.article_id)
+    return info is not None and info.version == stored.version
+
+
+def _scored(row: dict, score: float, articles: dict[str, ArticleInfo]) -> ScoredChunk:  # type: ignore[type-arg]
+    stored: StoredChunk = row["entry"]
+    info = articles[stored.chunk.article_id]
+    return ScoredChunk(
+        chunk=stored.chunk,
+        score=score,
+        title=info.title,
+        source=info.source,
+        date=info.date,
+        url=info.url,
+        dense_rank=row.get("dense_rank"),
+        lexical_rank=row.get("lexical_rank"),
+        dense_score=row.get("dense_score"),
+    )

@@ -1,0 +1,77 @@
+"""The one configuration object, read from QA_* environment variables and a .env file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_EMBED_MODEL = "packaged:all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Built at each entry point and passed down, never global."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(Path("data"), description="Where the embedded index lives.")
+    chroma_url: str | None = Field(
+        None, description="http://host:port of a Chroma server; unset uses embedded Chroma."
+    )
+    collection_prefix: str = Field("qa", description="Prefix of the Chroma collection names.")
+    embed_model: str = Field(
+        DEFAULT_EMBED_MODEL,
+        description="sentence-transformers model name or path; the default is the packaged "
+        "all-MiniLM-L6-v2.",
+    )
+    embed_precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="auto uses bfloat16 where the CPU computes it natively."
+    )
+    embed_batch_size: int = Field(16, ge=1, le=1024)
+    chunk_tokens: int = Field(
+        0, ge=0, description="Largest chunk in word pieces; 0 uses the model's whole window."
+    )
+    answerer: Literal["extractive", "llm"] = "extractive"
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_upload_mb: float = Field(10, gt=0)
+    max_article_mb: float = Field(5, gt=0)
+    max_question_chars: int = Field(2000, ge=1)
+    max_history: int = Field(20, ge=0)
+    top_k: int = Field(5, ge=1, le=50)
+    abstain_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Confidence below which the answerer abstains; "
+        "unset uses the calibrated default.",
+    )
+    sync_interval_s: float = Field(
+        1.0, ge=0, description="How often a process looks for writes made by other processes."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"QA_CHROMA_URL must look like http://host:port, got {value!r}")
+        return value.rstrip("/")

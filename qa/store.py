@@ -1,0 +1,312 @@
+"""Chroma as the single source of truth: chunk vectors, article texts, a change marker.
+
+Writes are ordered so that readers never see half of an article: new chunks are written under
+a version-specific id, then the article record (the commit point) is switched to that version,
+then the old version's chunks are deleted. Readers keep only chunks whose version is the one
+their article record names, so a crash at any step leaves a consistent index.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from qa.errors import ArticleNotFound, IndexLocked, IndexMismatch, StoreUnavailable
+from qa.settings import Settings
+from qa.types import Article, ArticleInfo, Chunk, Filters
+
+log = logging.getLogger(__name__)
+
+_PAGE = 5000
+_MARKER = [1.0]  # article records and the change marker carry no meaningful vector
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as Chroma holds it, with the version and article metadata stored beside it."""
+
+    chunk: Chunk
+    version: str
+    meta: dict[str, Any]
+
+
+def connect(settings: Settings) -> tuple[Any, Any]:
+    """Opens the configured Chroma: a server at QA_CHROMA_URL, else embedded under data_dir.
+
+    Returns (client, lock); the lock keeps a second process off an embedded data dir.
+    """
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        try:
+            client = chromadb.HttpClient(
+                host=url.hostname or "localhost",
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+            client.heartbeat()
+        except Exception as exc:  # chromadb raises several unrelated types for "unreachable"
+            raise StoreUnavailable(
+                f"cannot reach the Chroma server at {settings.chroma_url} ({exc}); start it with "
+                "`chroma run --path DIR --port PORT` or unset QA_CHROMA_URL"
+            ) from exc
+        return client, None
+    from filelock import FileLock, Timeout
+
+    data_dir = Path(settings.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(data_dir / "index.lock"), is_singleton=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise IndexLocked(
+            f"the index in {data_dir.resolve()} is open in another article-qa process "
+            f"(see {data_dir / 'index.owner'}); stop it, ask through its HTTP API, or run a "
+            "Chroma server and set QA_CHROMA_URL so several processes can share it"
+        ) from None
+    (data_dir / "index.owner").write_text(f"pid {os.getpid()}\n")
+    client = chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=chroma_settings)
+    return client, lock
+
+
+class ChromaStore:
+    """Three collections: chunks (vectors), articles (texts; the commit point), meta (marker)."""
+
+    def __init__(self, client: Any, embed_model: str, dim: int, prefix: str = "qa") -> None:
+        if dim < 1:
+            raise ValueError(f"dim must be >= 1, got {dim}")
+        self._client = client
+        self._batch = max(1, min(client.get_max_batch_size(), 1000))
+        self.chunks = client.get_or_create_collection(
+            f"{prefix}_chunks",
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"embed_model": embed_model, "dim": dim},
+            embedding_function=None,
+        )
+        meta = self.chunks.metadata or {}
+        if meta.get("embed_model") != embed_model or meta.get("dim") != dim:
+            raise IndexMismatch(
+                f"the index was built with the embedding model {meta.get('embed_model')!r} "
+                f"({meta.get('dim')} dims), not {embed_model!r}; set QA_EMBED_MODEL back, or "
+                "use another QA_DATA_DIR and ingest again"
+            )
+        self.articles = client.get_or_create_collection(
+            f"{prefix}_articles", embedding_function=None
+        )
+        self.meta = client.get_or_create_collection(f"{prefix}_meta", embedding_function=None)
+
+    # --- reads -------------------------------------------------------------------------
+
+    def generation(self) -> str:
+        """A token that changes on every committed write, by any process."""
+        got = self.meta.get(ids=["generation"], include=["documents"])
+        docs = got.get("documents") or []
+        return docs[0] if docs else ""
+
+    def manifest(self) -> dict[str, ArticleInfo]:
+        """Every committed article with its current version, without texts."""
+        out: dict[str, ArticleInfo] = {}
+        for ids, metas, _ in _pages(self.articles, include=["metadatas"]):
+            for article_id, meta in zip(ids, metas, strict=True):
+                out[article_id] = _info(article_id, meta)
+        return out
+
+    def article(self, article_id: str) -> tuple[ArticleInfo, str]:
+        got = self.articles.get(ids=[article_id], include=["metadatas", "documents"])
+        if not got["ids"]:
+            raise ArticleNotFound(f"no article with id {article_id!r}; `qa articles` lists them")
+        return _info(article_id, got["metadatas"][0]), got["documents"][0]
+
+    def chunks_of(self, versions: dict[str, str]) -> list[StoredChunk]:
+        """The chunks of the given article versions (others' chunks are left out)."""
+        out: list[StoredChunk] = []
+        ids = sorted(versions)
+        for i in range(0, len(ids), 500):
+            where = {"article_id": {"$in": ids[i : i + 500]}}
+            for _, metas, docs in _pages(
+                self.chunks, include=["metadatas", "documents"], where=where
+            ):
+                for meta, doc in zip(metas, docs, strict=True):
+                    stored = _stored(meta, doc)
+                    if versions.get(stored.chunk.article_id) == stored.version:
+                        out.append(stored)
+        return out
+
+    def query(
+        self, vector: np.ndarray, n: int, filters: Filters | None = None
+    ) -> list[tuple[StoredChunk, float]]:
+        """Nearest chunks with their cosine similarity, of any version (callers filter)."""
+        total = self.chunks.count()
+        if total == 0:
+            return []
+        got = self.chunks.query(
+            query_embeddings=[vector.tolist()],
+            n_results=min(n, total),
+            where=where_clause(filters),
+            include=["metadatas", "documents", "distances"],
+        )
+        rows = zip(got["metadatas"][0], got["documents"][0], got["distances"][0], strict=True)
+        return [(_stored(meta, doc), 1.0 - float(dist)) for meta, doc, dist in rows]
+
+    # --- writes ------------------------------------------------------------------------
+
+    def put(self, items: Sequence[tuple[Article, str, Sequence[Chunk], np.ndarray]]) -> None:
+        """Writes articles (article, version, chunks, vectors) in the crash-safe order."""
+        if not items:
+            return
+        self._write_chunks(items)
+        self._commit(items)
+        self._drop_stale({a.id: v for a, v, _, _ in items})
+        self._bump()
+
+    def _write_chunks(
+        self, items: Sequence[tuple[Article, str, Sequence[Chunk], np.ndarray]]
+    ) -> None:
+        ids, vectors, docs, metas = [], [], [], []
+        for article, version, chunks, vecs in items:
+            base = article.metadata()
+            base.pop("path", None)
+            for chunk, vec in zip(chunks, vecs, strict=True):
+                ids.append(f"{article.id}@{version}:{chunk.n}")
+                vectors.append(vec)
+                docs.append(chunk.text)
+                metas.append(
+                    {
+                        **base,
+                        "article_id": article.id,
+                        "version": version,
+                        "n": chunk.n,
+                        "start": chunk.start,
+                        "end": chunk.end,
+                    }
+                )
+        for i in range(0, len(ids), self._batch):
+            self.chunks.upsert(
+                ids=ids[i : i + self._batch],
+                embeddings=np.asarray(vectors[i : i + self._batch], dtype=np.float32),
+                documents=docs[i : i + self._batch],
+                metadatas=metas[i : i + self._batch],
+            )
+
+    def _commit(self, items: Sequence[tuple[Article, str, Sequence[Chunk], np.ndarray]]) -> None:
+        """Points each article record at its new version: the moment readers switch."""
+        records = [
+            (a.id, a.text, {**a.metadata(), "version": v, "chunks": len(c), "chars": len(a.text)})
+            for a, v, c, _ in items
+        ]
+        for i in range(0, len(records), self._batch):
+            part = records[i : i + self._batch]
+            self.articles.upsert(
+                ids=[r[0] for r in part],
+                embeddings=[_MARKER] * len(part),
+                documents=[r[1] for r in part],
+                metadatas=[r[2] for r in part],
+            )
+        self._bump()
+
+    def delete(self, article_ids: Iterable[str]) -> None:
+        """Removes articles: the record first (so readers stop at once), then the chunks."""
+        ids = list(article_ids)
+        if not ids:
+            return
+        self.articles.delete(ids=ids)
+        for i in range(0, len(ids), 500):
+            self.chunks.delete(where={"article_id": {"$in": ids[i : i + 500]}})
+        self._bump()
+
+    def repair(self) -> int:
+        """Deletes chunks no article record points at (left by a crash); returns how many."""
+        manifest = self.manifest()
+        orphans: list[str] = []
+        for ids, metas, _ in _pages(self.chunks, include=["metadatas"]):
+            for chunk_id, meta in zip(ids, metas, strict=True):
+                info = manifest.get(meta.get("article_id", ""))
+                if info is None or info.version != meta.get("version"):
+                    orphans.append(chunk_id)
+        for i in range(0, len(orphans), self._batch):
+            self.chunks.delete(ids=orphans[i : i + self._batch])
+        if orphans:
+            log.warning("removed %d chunks left behind by an interrupted write", len(orphans))
+        return len(orphans)
+
+    def count_chunks(self) -> int:
+        return int(self.chunks.count())
+
+    def _drop_stale(self, versions: dict[str, str]) -> None:
+        for article_id, version in versions.items():
+            self.chunks.delete(
+                where={"$and": [{"article_id": article_id}, {"version": {"$ne": version}}]}
+            )
+
+    def _bump(self) -> None:
+        self.meta.upsert(ids=["generation"], embeddings=[_MARKER], documents=[uuid.uuid4().hex])
+
+
+def where_clause(filters: Filters | None) -> dict[str, Any] | None:
+    """Filters as a Chroma where clause over chunk metadata."""
+    if filters is None or filters.is_empty():
+        return None
+    parts: list[dict[str, Any]] = []
+    if filters.article_ids:
+        parts.append({"article_id": {"$in": list(filters.article_ids)}})
+    if filters.sources:
+        parts.append({"source": {"$in": list(filters.sources)}})
+    if filters.date_from is not None:
+        parts.append({"date": {"$gte": filters.date_from}})
+    if filters.date_to is not None:
+        parts.append({"date": {"$lte": filters.date_to}})
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def _pages(collection: Any, include: list[str], where: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+    offset = 0
+    while True:
+        got = collection.get(where=where, include=include, limit=_PAGE, offset=offset)
+        ids = got["ids"]
+        if not ids:
+            return
+        yield (
+            ids,
+            got.get("metadatas") or [None] * len(ids),
+            got.get("documents") or [None] * len(ids),
+        )
+        if len(ids) < _PAGE:
+            return
+        offset += len(ids)
+
+
+def _info(article_id: str, meta: dict[str, Any]) -> ArticleInfo:
+    return ArticleInfo(
+        id=article_id,
+        title=meta.get("title", article_id),
+        version=meta.get("version", ""),
+        chunks=int(meta.get("chunks", 0)),
+        chars=int(meta.get("chars", 0)),
+        source=meta.get("source"),
+        date=meta.get("date"),
+        url=meta.get("url"),
+        path=meta.get("path"),
+    )
+
+
+def _stored(meta: dict[str, Any], doc: str) -> StoredChunk:
+    chunk = Chunk(
+        article_id=meta["article_id"],
+        n=int(meta["n"]),
+        start=int(meta["start"]),
+        end=int(meta["end"]),
+        text=doc,
+    )
+    return StoredChunk(chunk=chunk, version=meta["version"], meta=meta)

@@ -1,0 +1,176 @@
+"""The values that flow through qa: frozen dataclasses, no behaviour beyond small helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Article:
+    """One news article as parsed from a file or a feed line."""
+
+    id: str
+    title: str
+    text: str
+    source: str | None = None
+    date: int | None = None  # Unix seconds (UTC), so ranges can be filtered.
+    url: str | None = None
+    path: str | None = None  # Where it was read from, for reports and --prune.
+
+    def metadata(self) -> dict[str, Any]:
+        """Title, source, date and url without the empty ones (Chroma refuses None)."""
+        meta: dict[str, Any] = {"title": self.title}
+        for key in ("source", "date", "url", "path"):
+            value = getattr(self, key)
+            if value is not None:
+                meta[key] = value
+        return meta
+
+
+@dataclass(frozen=True)
+class ArticleInfo:
+    """What the index knows of a stored article, without its text."""
+
+    id: str
+    title: str
+    version: str
+    chunks: int
+    chars: int
+    source: str | None = None
+    date: int | None = None
+    url: str | None = None
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A sentence-aligned piece of an article: text == article.text[start:end]."""
+
+    article_id: str
+    n: int
+    start: int
+    end: int
+    text: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.article_id}:{self.n}"
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """A retrieved chunk with the article metadata it carries and its retrieval scores."""
+
+    chunk: Chunk
+    score: float
+    title: str
+    source: str | None = None
+    date: int | None = None
+    url: str | None = None
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+    dense_score: float | None = None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restricts a search to some articles, a source, or a date range (Unix seconds)."""
+
+    article_ids: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    date_from: int | None = None
+    date_to: int | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.article_ids or self.sources or self.date_from or self.date_to)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """An exact passage of an article: quote == article.text[start:end]."""
+
+    n: int
+    article_id: str
+    title: str
+    chunk_id: str
+    start: int
+    end: int
+    quote: str
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a conversation, oldest first."""
+
+    role: str  # "user" or "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a question gets back; mirrors the contract's Answer JSON."""
+
+    question: str
+    standalone_question: str
+    answer: str
+    short_answer: str | None
+    answered: bool
+    confidence: float
+    citations: tuple[Citation, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "standalone_question": self.standalone_question,
+            "answer": self.answer,
+            "short_answer": self.short_answer,
+            "answered": self.answered,
+            "confidence": round(self.confidence, 4),
+            "citations": [
+                {
+                    "n": c.n,
+                    "article_id": c.article_id,
+                    "title": c.title,
+                    "chunk_id": c.chunk_id,
+                    "start": c.start,
+                    "end": c.end,
+                    "quote": c.quote,
+                }
+                for c in self.citations
+            ],
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A file or feed line that could not be ingested, and why."""
+
+    where: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    """Counts of one ingest run, printed as the final JSON line of `qa ingest --json`."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    failures: list[Failure] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": len(self.failures),
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+        }

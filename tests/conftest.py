@@ -1,0 +1,80 @@
+"""Shared fixtures: the real embedding model once per session, a real Chroma per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qa.embedding import SentenceTransformerEmbedder
+from qa.service import Service
+from qa.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).parent / "fixtures" / "articles"
+SEEDS = ROOT / "seeds"
+SHARED_DATA = Path(os.environ.get("QA_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address: object) -> object:
+    host = address[0] if isinstance(address, tuple) else None
+    inet = self.family in (socket.AF_INET, socket.AF_INET6)
+    if (
+        inet
+        and host is not None
+        and not (str(host).startswith("127.") or host in ("::1", "localhost"))
+    ):
+        raise OSError(f"tests may not reach the network ({host})")
+    return _real_connect(self, address)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Everything must work offline: any connection off this machine fails the test."""
+    monkeypatch.setattr(socket.socket, "connect", _loopback_only)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", sync_interval_s=0, _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def service(settings: Settings, embedder: SentenceTransformerEmbedder) -> Iterator[Service]:
+    with Service(settings, embedder=embedder) as svc:
+        yield svc
+
+
+@pytest.fixture
+def indexed(service: Service) -> Service:
+    """A service over the fixture articles and the seed article."""
+    report = service.ingest([FIXTURES, SEEDS])
+    assert not report.failures, report.failures
+    return service
+
+
+def shared_data(name: str) -> Path:
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"public data {path} is not present")
+    return path
+
+
+def chromium_path() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing; .ci/run installs it with apt-get")
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    return found
