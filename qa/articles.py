@@ -64,11 +64,17 @@ def read_path(file: Path, root: Path, max_bytes: int) -> Iterator[Article | Fail
     except (ArticleError, OSError) as exc:
         yield Failure(where, str(exc))
         return
+    absolute = str(file.resolve())  # what --prune compares against
     if suffix == ".jsonl":
-        yield from parse_feed(text, where)
+        for item in parse_feed(text, absolute):
+            yield (
+                Failure(f"{where}:{item.where.rsplit(':', 1)[1]}", item.reason)
+                if isinstance(item, Failure)
+                else item
+            )
         return
     try:
-        yield parse_document(text, suffix, article_id_for(file, root), where)
+        yield parse_document(text, suffix, article_id_for(file, root), absolute)
     except ArticleError as exc:
         yield Failure(where, str(exc))
 

@@ -7,13 +7,16 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+
+import numpy as np
 
 from qa.articles import iter_files, read_path
 from qa.chunking import chunk_article
 from qa.embedding import Embedder
 from qa.store import ChromaStore
-from qa.types import Article, ArticleInfo, Failure, IngestReport
+from qa.types import Article, ArticleInfo, Chunk, Failure, IngestReport
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ class Ingester:
         embedder: Embedder,
         chunk_tokens: int = 0,
         max_article_bytes: int = 5_000_000,
-        batch_articles: int = 64,
+        batch_articles: int = 128,
     ) -> None:
         if chunk_tokens < 0:
             raise ValueError(f"chunk_tokens must be >= 0, got {chunk_tokens}")
@@ -112,39 +115,23 @@ class Ingester:
         known = self._store.manifest()
         seen: dict[str, str] = {}
         pending: list[tuple[Article, str]] = []
-        for item in items:
-            if progress:
-                progress(1)
-            if isinstance(item, Failure):
-                report.failures.append(item)
-                log.warning("skipped %s: %s", item.where, item.reason)
-                continue
-            if item.id in seen:
-                report.failures.append(
-                    Failure(
-                        item.path or item.id,
-                        f"duplicate id {item.id!r} (also from {seen[item.id]}); rename one of them",
-                    )
-                )
-                continue
-            seen[item.id] = item.path or item.id
-            version = version_of(item)
-            old = known.get(item.id)
-            if old is not None and old.version == version:
-                report.unchanged += 1
-                continue
-            pending.append((item, version))
-            if old is None:
-                report.added += 1
-            else:
-                report.updated += 1
-            if len(pending) >= self._batch:
-                report.chunks += self._flush(pending)
-                pending = []
-        report.chunks += self._flush(pending)
+        writer = _Writer(self._store, set(known))
+        try:
+            for item in items:
+                if progress:
+                    progress(1)
+                todo = _triage(item, known, seen, report)
+                if todo is not None:
+                    pending.append(todo)
+                if len(pending) >= self._batch:
+                    report.chunks += self._flush(pending, writer)
+                    pending = []
+            report.chunks += self._flush(pending, writer)
+        finally:
+            writer.wait()
         return set(seen)
 
-    def _flush(self, pending: list[tuple[Article, str]]) -> int:
+    def _flush(self, pending: list[tuple[Article, str]], writer: _Writer) -> int:
         if not pending:
             return 0
         chunked = [
@@ -162,9 +149,65 @@ class Ingester:
         for (article, version), chunks in zip(pending, chunked, strict=True):
             items.append((article, version, chunks, vectors[at : at + len(chunks)]))
             at += len(chunks)
-        self._store.put(items)
-        log.info("stored %d articles (%d chunks)", len(items), at)
+        writer.put(items)
         return at
+
+
+class _Writer:
+    """Writes batches to the store on one background thread, in order, while the next batch is
+    embedded; at most one batch waits, and a failed write is raised on the next call."""
+
+    def __init__(self, store: ChromaStore, known: set[str]) -> None:
+        self._store = store
+        self._known = known
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-writer")
+        self._pending: Future[None] | None = None
+
+    def put(self, items: list[tuple[Article, str, list[Chunk], np.ndarray]]) -> None:
+        self.wait(shutdown=False)
+        self._pending = self._pool.submit(self._write, items)
+
+    def _write(self, items: list[tuple[Article, str, list[Chunk], np.ndarray]]) -> None:
+        self._store.put(items, replacing=[a.id for a, *_ in items if a.id in self._known])
+        log.info("stored %d articles (%d chunks)", len(items), sum(len(c) for _, _, c, _ in items))
+
+    def wait(self, shutdown: bool = True) -> None:
+        pending, self._pending = self._pending, None
+        try:
+            if pending is not None:
+                pending.result()
+        finally:
+            if shutdown:
+                self._pool.shutdown(wait=True)
+
+
+def _triage(
+    item: Article | Failure,
+    known: dict[str, ArticleInfo],
+    seen: dict[str, str],
+    report: IngestReport,
+) -> tuple[Article, str] | None:
+    """Counts the item and returns (article, version) when it has to be written."""
+    if isinstance(item, Failure):
+        report.failures.append(item)
+        log.warning("skipped %s: %s", item.where, item.reason)
+        return None
+    where = item.path or item.id
+    if item.id in seen:
+        reason = f"duplicate id {item.id!r} (also from {seen[item.id]}); rename one of them"
+        report.failures.append(Failure(where, reason))
+        return None
+    seen[item.id] = where
+    version = version_of(item)
+    old = known.get(item.id)
+    if old is not None and old.version == version:
+        report.unchanged += 1
+        return None
+    if old is None:
+        report.added += 1
+    else:
+        report.updated += 1
+    return item, version
 
 
 def _under(info: ArticleInfo, roots: list[Path]) -> bool:

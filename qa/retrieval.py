@@ -255,4 +255,5 @@ def _scored(row: dict, score: float, articles: dict[str, ArticleInfo]) -> Scored
         dense_rank=row.get("dense_rank"),
         lexical_rank=row.get("lexical_rank"),
         dense_score=row.get("dense_score"),
+        version=stored.version,
     )

@@ -6,13 +6,14 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from qa.answering import Answerer, make_answerer, verify_citations
 from qa.chat import standalone_question
 from qa.embedding import Embedder, SentenceTransformerEmbedder
-from qa.errors import IndexEmpty, InvalidRequest
+from qa.errors import CitationError, IndexEmpty, InvalidRequest
 from qa.ingest import Ingester, Progress
 from qa.retrieval import Mode, Retriever
 from qa.settings import Settings
@@ -20,6 +21,10 @@ from qa.store import ChromaStore, connect
 from qa.types import Answer, Article, ArticleInfo, Failure, Filters, IngestReport, ScoredChunk, Turn
 
 log = logging.getLogger(__name__)
+
+
+class _ChangedMeanwhile(Exception):
+    """The article was replaced after its passages were retrieved."""
 
 
 class Service:
@@ -116,15 +121,34 @@ class Service:
                 f"the question has {len(question)} characters; the limit is "
                 f"{self.settings.max_question_chars}"
             )
-        t0 = time.perf_counter()
         if not self.retriever.refresh().articles:
             raise IndexEmpty(
                 "no articles are indexed yet; add some with `qa ingest PATH` or POST /v1/articles"
             )
+        for attempt in range(1, 5):
+            try:
+                return self._ask_once(question, history, top_k, filters, mode)
+            except _ChangedMeanwhile as changed:
+                # An article was replaced between retrieval and the citation check: ask again
+                # over the new version rather than quote text that is no longer there.
+                log.info("%s changed while answering; asking again (%d)", changed, attempt)
+                self.retriever.mark_stale()
+        raise CitationError("the cited articles kept changing while answering; ask again")
+
+    def _ask_once(
+        self,
+        question: str,
+        history: Sequence[Turn],
+        top_k: int | None,
+        filters: Filters | None,
+        mode: Mode,
+    ) -> Answer:
+        t0 = time.perf_counter()
         standalone = standalone_question(question, history)
         passages = self.search(standalone, top_k, filters, mode)
         t1 = time.perf_counter()
         draft = self.answerer.answer(standalone, passages, self.retriever.snapshot.lexical.idf)
+        versions = {p.chunk.article_id: p.version for p in passages}
         answer = Answer(
             question=question,
             standalone_question=standalone,
@@ -133,24 +157,24 @@ class Service:
             answered=draft.answered,
             confidence=draft.confidence,
             citations=draft.citations,
-            timings_ms={},
         )
-        verify_citations(answer, self._article_text)
-        t3 = time.perf_counter()
+        verify_citations(answer, lambda article_id: self._text(article_id, versions[article_id]))
+        t2 = time.perf_counter()
         timings = {
             "retrieve": (t1 - t0) * 1000,
-            "answer": (t3 - t1) * 1000,
-            "total": (t3 - t0) * 1000,
+            "answer": (t2 - t1) * 1000,
+            "total": (t2 - t0) * 1000,
         }
-        return Answer(**{**answer.__dict__, "timings_ms": timings})
+        return replace(answer, timings_ms=timings)
 
-    def _article_text(self, article_id: str) -> str:
-        info = self.retriever.snapshot.articles.get(article_id)
-        key = (article_id, info.version if info else "")
-        text = self._texts.get(key)
+    def _text(self, article_id: str, version: str) -> str:
+        """The text of exactly the article version the passages came from."""
+        text = self._texts.get((article_id, version))
         if text is None:
-            text = self.store.article(article_id)[1]
-            self._texts[key] = text
+            info, text = self.store.article(article_id)
+            if info.version != version:
+                raise _ChangedMeanwhile(article_id)
+            self._texts[(article_id, version)] = text
             while len(self._texts) > 256:
                 self._texts.pop(next(iter(self._texts)))
         return text

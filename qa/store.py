@@ -162,14 +162,19 @@ class ChromaStore:
 
     # --- writes ------------------------------------------------------------------------
 
-    def put(self, items: Sequence[tuple[Article, str, Sequence[Chunk], np.ndarray]]) -> None:
-        """Writes articles (article, version, chunks, vectors) in the crash-safe order."""
+    def put(
+        self,
+        items: Sequence[tuple[Article, str, Sequence[Chunk], np.ndarray]],
+        replacing: Iterable[str] = (),
+    ) -> None:
+        """Writes articles (article, version, chunks, vectors) in the crash-safe order; the ids in
+        `replacing` had an older version whose chunks go last."""
         if not items:
             return
         self._write_chunks(items)
         self._commit(items)
-        self._drop_stale({a.id: v for a, v, _, _ in items})
-        self._bump()
+        versions = {a.id: v for a, v, _, _ in items}
+        self._drop_stale({i: versions[i] for i in replacing if i in versions})
 
     def _write_chunks(
         self, items: Sequence[tuple[Article, str, Sequence[Chunk], np.ndarray]]

@@ -71,6 +71,7 @@ class ScoredChunk:
     dense_rank: int | None = None
     lexical_rank: int | None = None
     dense_score: float | None = None
+    version: str = ""  # the article version the chunk belongs to
 
 
 @dataclass(frozen=True)
