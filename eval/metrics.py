@@ -1,0 +1,118 @@
+"""Pure scoring functions: each returns numbers a person can check by hand."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"})
+
+
+def normalize(text: str) -> str:
+    """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = text.translate(_QUOTES).lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str | None, golds: Sequence[str]) -> float:
+    if prediction is None or not golds:
+        return 0.0
+    return float(any(normalize(prediction) == normalize(g) for g in golds))
+
+
+def f1(prediction: str | None, golds: Sequence[str]) -> float:
+    """The best token-overlap F1 of the prediction against any gold answer."""
+    if prediction is None or not golds:
+        return 0.0
+    pred = normalize(prediction).split()
+    best = 0.0
+    for gold in golds:
+        ref = normalize(gold).split()
+        common = sum((Counter(pred) & Counter(ref)).values())
+        if common:
+            p, r = common / len(pred), common / len(ref)
+            best = max(best, 2 * p * r / (p + r))
+    return best
+
+
+def contains_any(answer: str, accept: Sequence[str]) -> bool:
+    """Whether the answer contains one of the accepted strings (normalised, whole words)."""
+    padded = f" {normalize(answer)} "
+    return any(f" {normalize(a)} " in padded for a in accept if normalize(a))
+
+
+def word_count(text: str) -> int:
+    return len(re.sub(r"\[\d+\]", " ", text).split())
+
+
+def answer_correct(
+    answered: bool, answer: str, accept: Sequence[str], answerable: bool, max_words: int = 80
+) -> bool:
+    """Answerable: answered, short enough, containing an accepted string. Else: abstained."""
+    if not answerable:
+        return not answered
+    return answered and word_count(answer) <= max_words and contains_any(answer, accept)
+
+
+def evidence_cited(quotes: Iterable[str], evidence: str) -> bool:
+    """Whether a cited quote contains the evidence phrase (quotes and spacing normalised)."""
+    want = " ".join(evidence.translate(_QUOTES).split()).lower()
+    return any(want in " ".join(q.translate(_QUOTES).split()).lower() for q in quotes)
+
+
+def first_rank(retrieved: Sequence[str], gold: Iterable[str]) -> int | None:
+    """1-based rank of the first gold item in a ranked list, None when absent."""
+    wanted = set(gold)
+    for i, item in enumerate(retrieved, start=1):
+        if item in wanted:
+            return i
+    return None
+
+
+def hit_at(ranks: Sequence[int | None], k: int) -> dict[str, object]:
+    scores = [float(r is not None and r <= k) for r in ranks]
+    return {"score": _mean(scores), "individual_scores": scores}
+
+
+def mrr(ranks: Sequence[int | None]) -> dict[str, object]:
+    scores = [1.0 / r if r else 0.0 for r in ranks]
+    return {"score": _mean(scores), "individual_scores": scores}
+
+
+def all_recalled(retrieved: Sequence[str], gold: Sequence[str], k: int = 10) -> bool:
+    """HotpotQA: every supporting paragraph is in the top k."""
+    return bool(gold) and set(gold) <= set(retrieved[:k])
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else 0.0
+
+
+def best_threshold(
+    confidences: Sequence[float], would_be_right: Sequence[bool], answerable: Sequence[bool]
+) -> tuple[float, float, list[tuple[float, float]]]:
+    """The abstention threshold with the highest accuracy, and the whole curve.
+
+    A question is right at threshold t when it is answerable, confidence >= t and the answer
+    given without abstaining was right; or unanswerable and confidence < t.
+    """
+    conf = np.asarray(confidences, dtype=float)
+    right = np.asarray(would_be_right, dtype=bool)
+    ans = np.asarray(answerable, dtype=bool)
+    curve = []
+    for t in np.round(np.linspace(0, 1, 101), 2):
+        answered = conf >= t
+        ok = np.where(ans, answered & right, ~answered)
+        curve.append((float(t), float(ok.mean()) if len(ok) else 0.0))
+    best = max(curve, key=lambda p: (p[1], -abs(p[0] - 0.5)))
+    return best[0], best[1], curve
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(sum(values) / len(values)) if values else 0.0
