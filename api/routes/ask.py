@@ -1,0 +1,186 @@
+"""Questions: /v1/ask, /v1/chat (optionally streamed), /v1/chat/completions (OpenAI-compatible)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import ServiceDep, SettingsDep, require_key
+from api.schemas import AnswerOut, AskRequest, ChatCompletionRequest, ChatRequest, ErrorOut
+from qa.errors import InvalidRequest
+from qa.settings import Settings
+from qa.types import Answer, Filters, Turn
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], tags=["questions"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut},
+    409: {"model": ErrorOut},
+    422: {"model": ErrorOut},
+}
+
+
+def answer_question(
+    service: Any,
+    settings: Settings,
+    question: str,
+    history: list[Turn],
+    top_k: int | None = None,
+    filters: Filters | None = None,
+) -> Answer:
+    """Checks the bounds the library does not know about, then asks."""
+    if len(history) > settings.max_history:
+        raise InvalidRequest(
+            f"history has {len(history)} turns; the limit is {settings.max_history}"
+        )
+    return service.ask(question, history, top_k, filters)  # type: ignore[no-any-return]
+
+
+def _from_body(body: AskRequest) -> tuple[list[Turn], Filters | None]:
+    turns = [Turn(t.role, t.content) for t in body.history]
+    f = body.filters
+    filters = (
+        None
+        if f is None
+        else Filters(tuple(f.article_ids), tuple(f.sources), f.date_from, f.date_to)
+    )
+    return turns, filters
+
+
+@router.post("/ask", response_model=AnswerOut, responses=ERRORS)
+def ask(body: AskRequest, service: ServiceDep, settings: SettingsDep, request: Request) -> Any:
+    """Answer a question; `history` makes it a follow-up."""
+    turns, filters = _from_body(body)
+    answer = answer_question(service, settings, body.question, turns, body.top_k, filters)
+    request.app.state.metrics.answered(answer.answered)
+    return answer.to_dict()
+
+
+@router.post(
+    "/chat",
+    response_model=AnswerOut,
+    responses={
+        **ERRORS,
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "The Answer JSON, or "
+            "with `stream: true` `delta` events then one `answer` event.",
+        },
+    },
+)
+async def chat(
+    body: ChatRequest, service: ServiceDep, settings: SettingsDep, request: Request
+) -> Any:
+    """The same as /v1/ask; with `stream: true` as Server-Sent Events."""
+    turns, filters = _from_body(body)
+    answer = await run_in_threadpool(
+        answer_question, service, settings, body.question, turns, body.top_k, filters
+    )
+    request.app.state.metrics.answered(answer.answered)
+    if not body.stream:
+        return JSONResponse(answer.to_dict())
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        for piece in pieces(answer.answer):
+            yield {"event": "delta", "data": json.dumps({"text": piece})}
+        yield {"event": "answer", "data": json.dumps(answer.to_dict(), ensure_ascii=False)}
+
+    return EventSourceResponse(events())
+
+
+def pieces(text: str) -> Iterator[str]:
+    """The answer in word-sized pieces, spaces kept, so clients can show it as it comes."""
+    yield from re.findall(r"\S+\s*|\s+", text)
+
+
+@router.post("/chat/completions", responses=ERRORS)
+async def chat_completions(
+    body: ChatCompletionRequest, service: ServiceDep, settings: SettingsDep, request: Request
+) -> Any:
+    """OpenAI-compatible: the last user message is the question, earlier ones the history.
+    Citations come as numbered footnotes in the content and as a `citations` field."""
+    question, turns = _conversation(body)
+    answer = await run_in_threadpool(answer_question, service, settings, question, turns)
+    request.app.state.metrics.answered(answer.answered)
+    content = with_footnotes(answer)
+    citations = answer.to_dict()["citations"]
+    ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    if not body.stream:
+        return {
+            "id": ident,
+            "object": "chat.completion",
+            "created": created,
+            "model": "article-qa",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": len(question.split()),
+                "completion_tokens": len(content.split()),
+                "total_tokens": len(question.split()) + len(content.split()),
+            },
+            "citations": citations,
+            "answered": answer.answered,
+            "confidence": answer.confidence,
+        }
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        payload = {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": "article-qa",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+        return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+    async def stream() -> AsyncIterator[str]:
+        yield chunk({"role": "assistant", "content": ""})
+        for piece in pieces(content):
+            yield chunk({"content": piece})
+        yield chunk({}, "stop", citations=citations, answered=answer.answered)
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+def with_footnotes(answer: Answer) -> str:
+    if not answer.citations:
+        return answer.answer
+    notes = "\n".join(
+        f"[{c.n}] {c.title}: \u201c{' '.join(c.quote.split())}\u201d" for c in answer.citations
+    )
+    return f"{answer.answer}\n\n{notes}"
+
+
+def _conversation(body: ChatCompletionRequest) -> tuple[str, list[Turn]]:
+    messages = [
+        (m.role, _text(m.content)) for m in body.messages if m.role in ("user", "assistant")
+    ]
+    last_user = max((i for i, (role, _) in enumerate(messages) if role == "user"), default=None)
+    if last_user is None:
+        raise InvalidRequest("messages need at least one user message: the question")
+    history = [Turn(role, text) for role, text in messages[:last_user]]
+    return messages[last_user][1], history
+
+
+def _text(content: str | list[dict[str, object]] | None) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return " ".join(str(part.get("text", "")) for part in content if part.get("type") == "text")

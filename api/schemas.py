@@ -1,0 +1,150 @@
+"""Wire schemas: what the HTTP API accepts and returns, every field described for /docs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_TURN_CHARS = 8000
+
+
+class Turn(BaseModel):
+    """One earlier message of the conversation."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "assistant"] = Field(description="Who said it.")
+    content: str = Field(max_length=MAX_TURN_CHARS, description="What was said.")
+
+
+class FiltersIn(BaseModel):
+    """Restricts retrieval; every field is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+    article_ids: list[str] = Field(
+        default_factory=list, max_length=1000, description="Only these articles."
+    )
+    sources: list[str] = Field(
+        default_factory=list, max_length=100, description="Only articles from these sources."
+    )
+    date_from: int | None = Field(None, description="Published at or after (Unix seconds).")
+    date_to: int | None = Field(None, description="Published at or before (Unix seconds).")
+
+
+class AskRequest(BaseModel):
+    """A question, optionally a follow-up in a conversation."""
+
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(
+        min_length=1, description="The question, at most QA_MAX_QUESTION_CHARS (2,000) characters."
+    )
+    history: list[Turn] = Field(
+        default_factory=list,
+        description="Earlier turns, oldest first; at most QA_MAX_HISTORY (20).",
+    )
+    top_k: int | None = Field(None, ge=1, le=50, description="Passages to read (default 5).")
+    filters: FiltersIn | None = Field(None, description="Restrict retrieval.")
+
+
+class ChatRequest(AskRequest):
+    stream: bool = Field(
+        False,
+        description="Answer as Server-Sent Events: `delta` events with "
+        "text, then one `answer` event with the complete Answer JSON.",
+    )
+
+
+class CitationOut(BaseModel):
+    n: int = Field(description="The number its [n] markers in `answer` use.")
+    article_id: str = Field(description="The cited article.")
+    title: str = Field(description="The article's title.")
+    chunk_id: str = Field(description="`{article_id}:{n}` of the chunk the passage came from.")
+    start: int = Field(description="Offset of the quote in the article text.")
+    end: int = Field(description="End offset: `text[start:end] == quote`.")
+    quote: str = Field(description="The exact passage.")
+
+
+class AnswerOut(BaseModel):
+    """The Answer JSON of the contract."""
+
+    question: str = Field(description="The question as asked.")
+    standalone_question: str = Field(
+        description="The question rewritten without the "
+        "conversation (pronouns and ellipsis resolved)."
+    )
+    answer: str = Field(
+        description="A short answer with [n] markers, or a plain statement that "
+        "the articles do not say."
+    )
+    short_answer: str | None = Field(
+        description="The shortest answering span (a name, number, date, place), or null."
+    )
+    answered: bool = Field(description="False when the articles do not support an answer.")
+    confidence: float = Field(ge=0, le=1, description="How likely the answer is right.")
+    citations: list[CitationOut] = Field(
+        description="The passages the answer rests on (or the closest ones when it abstains)."
+    )
+    timings_ms: dict[str, float] = Field(description="retrieve, answer, total.")
+
+
+class ArticleIn(BaseModel):
+    """An article sent as JSON; the same id replaces the stored one."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = Field(
+        None, max_length=200, description="Stable id; default a slug of the title."
+    )
+    title: str = Field(min_length=1, max_length=1000, description="Headline.")
+    text: str = Field(min_length=1, description="Body text.")
+    date: str | int | None = Field(None, description="ISO 8601 date or Unix seconds.")
+    source: str | None = Field(None, max_length=500, description="Publisher.")
+    url: str | None = Field(None, max_length=2000, description="Where it was published.")
+
+
+class ArticleSummary(BaseModel):
+    id: str
+    title: str
+    source: str | None = None
+    date: int | None = Field(None, description="Unix seconds.")
+    url: str | None = None
+    chunks: int = Field(description="How many chunks it was split into.")
+    chars: int = Field(description="Length of its text.")
+
+
+class ArticleOut(ArticleSummary):
+    text: str = Field(description="The text citations point into.")
+
+
+class IngestOut(BaseModel):
+    added: int
+    updated: int
+    unchanged: int
+    removed: int
+    failed: int
+    chunks: int
+    seconds: float
+    articles: list[str] = Field(description="Ids of the articles in the upload.")
+    failures: list[dict[str, str]] = Field(description="What could not be indexed, and why.")
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | list[dict[str, object]] | None = None
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI's chat completions request; the last user message is the question."""
+
+    model: str = Field("article-qa", description="Ignored beyond being echoed; use article-qa.")
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    user: str | None = None
+
+
+class ErrorOut(BaseModel):
+    """Every error, whatever the route."""
+
+    error: dict[str, str] = Field(description="`type` and a `message` that says how to fix it.")
