@@ -187,7 +187,9 @@ def _article(article_id: str, title: str, body: str, **meta: Any) -> Article:
     if not body:
         raise ArticleError("empty article: no text after the title")
     title = " ".join(title.split())[:MAX_TITLE_CHARS]
-    clean = {k: (v.strip() or None) if isinstance(v, str) else v for k, v in meta.items()}
+    clean: dict[str, Any] = {
+        k: (v.strip() or None) if isinstance(v, str) else v for k, v in meta.items()
+    }
     return Article(id=article_id, title=title, text=body, **clean)
 
 

@@ -72,6 +72,7 @@ class SentenceTransformerEmbedder:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()  # not "sequence longer than max": we count on purpose
         self._model = SentenceTransformer(location, device=device)
         self._bf16 = _use_bf16(precision, device, torch)
         if self._bf16:
@@ -84,7 +85,8 @@ class SentenceTransformerEmbedder:
             or self._model.get_sentence_embedding_dimension
         )
         self.dim = int(get_dim() or 0)
-        self.max_tokens = int(self._model.max_seq_length) - 2  # [CLS] and [SEP]
+        window = self._model.max_seq_length or self._model.tokenizer.model_max_length
+        self.max_tokens = int(window) - 2  # [CLS] and [SEP]
         self._tokenizer = self._model.tokenizer
         self._batch_size = batch_size
         self._lock = threading.Lock()

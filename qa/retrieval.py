@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from collections import Counter
@@ -29,18 +30,29 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
-RRF_K = 60
+# Reciprocal rank fusion: score = sum of weight / (RRF_K + rank). A small k lets the top ranks
+# of each side count, and BM25 leads because MiniLM alone ranks worse on questions (hit@1 0.63
+# against 0.78). Both chosen on a SQuAD sample (--seed 1) other than the one reported (--seed 0).
+RRF_K = 5
+WEIGHTS = {"dense_rank": 1.0, "lexical_rank": 1.5}
+
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's default token pattern
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """Lowercased, stemmed, stopword-free terms, the same for chunks and questions."""
-    return bm25s.tokenize(  # type: ignore[no-any-return]
-        list(texts),
-        stopwords=_stopwords(),
-        stemmer=_stemmer(),
-        return_ids=False,
-        show_progress=False,
-    )
+    """Lowercased, stemmed, stopword-free terms, the same for chunks and questions.
+
+    What bm25s.tokenize does with its defaults, without its per-call progress-bar machinery,
+    which dominated the answerer's many short calls.
+    """
+    stop, stem = _stopword_set(), _stemmer().stemWords  # type: ignore[attr-defined]
+    return [stem([t for t in _TOKEN.findall(text.lower()) if t not in stop]) for text in texts]
+
+
+@cache
+def _stopword_set() -> frozenset[str]:
+    return frozenset(_stopwords())
 
 
 @cache
@@ -55,15 +67,11 @@ def _stopwords() -> list[str]:
     return sorted(words)
 
 
-_STEMMER: list[object] = []
-
-
+@cache
 def _stemmer() -> object:
-    if not _STEMMER:
-        import Stemmer
+    import Stemmer
 
-        _STEMMER.append(Stemmer.Stemmer("english"))
-    return _STEMMER[0]
+    return Stemmer.Stemmer("english")
 
 
 class LexicalIndex:
@@ -207,30 +215,33 @@ class Retriever:
     ) -> list[ScoredChunk]:
         snap = self.refresh()
         fetch = max(top_k * 4, 20)
-        fused: dict[str, dict[str, float | int | StoredChunk]] = {}
+        entries: dict[str, StoredChunk] = {}
+        ranks: dict[str, dict[str, int]] = {}
+        dense_scores: dict[str, float] = {}
         if mode in ("hybrid", "dense"):
             vector = self._embedder.embed_query(query)
-            rank = 0
             for stored, sim in self._store.query(vector, fetch * 2, filters):
                 if not _current(stored, snap.articles):
                     continue  # a version being replaced or removed: not visible yet
-                rank += 1
-                row = fused.setdefault(_key(stored), {"entry": stored})
-                row["dense_rank"], row["dense_score"] = rank, sim
-                if rank >= fetch:
+                key = _key(stored)
+                entries[key], dense_scores[key] = stored, sim
+                ranks.setdefault(key, {})["dense_rank"] = len(dense_scores)
+                if len(dense_scores) >= fetch:
                     break
         if mode in ("hybrid", "lexical"):
             for rank, (i, _score) in enumerate(snap.lexical.search(query, fetch, filters), 1):
-                stored = snap.lexical.entries[i]
-                fused.setdefault(_key(stored), {"entry": stored})["lexical_rank"] = rank
-        scored = []
-        for row in fused.values():
-            rrf = sum(
-                1.0 / (RRF_K + int(row[r])) for r in ("dense_rank", "lexical_rank") if r in row
-            )
-            scored.append((rrf, row))
-        scored.sort(key=lambda pair: -pair[0])
-        return [_scored(row, score, snap.articles) for score, row in scored[:top_k]]
+                key = _key(snap.lexical.entries[i])
+                entries[key] = snap.lexical.entries[i]
+                ranks.setdefault(key, {})["lexical_rank"] = rank
+        fused = {
+            key: sum(w / (RRF_K + r[side]) for side, w in WEIGHTS.items() if side in r)
+            for key, r in ranks.items()
+        }
+        best = sorted(fused, key=lambda key: -fused[key])[:top_k]
+        return [
+            _scored(entries[k], fused[k], ranks[k], dense_scores.get(k), snap.articles)
+            for k in best
+        ]
 
 
 def _key(stored: StoredChunk) -> str:
@@ -242,8 +253,13 @@ def _current(stored: StoredChunk, articles: dict[str, ArticleInfo]) -> bool:
     return info is not None and info.version == stored.version
 
 
-def _scored(row: dict, score: float, articles: dict[str, ArticleInfo]) -> ScoredChunk:  # type: ignore[type-arg]
-    stored: StoredChunk = row["entry"]
+def _scored(
+    stored: StoredChunk,
+    score: float,
+    ranks: dict[str, int],
+    dense_score: float | None,
+    articles: dict[str, ArticleInfo],
+) -> ScoredChunk:
     info = articles[stored.chunk.article_id]
     return ScoredChunk(
         chunk=stored.chunk,
@@ -252,8 +268,8 @@ def _scored(row: dict, score: float, articles: dict[str, ArticleInfo]) -> Scored
         source=info.source,
         date=info.date,
         url=info.url,
-        dense_rank=row.get("dense_rank"),
-        lexical_rank=row.get("lexical_rank"),
-        dense_score=row.get("dense_score"),
+        dense_rank=ranks.get("dense_rank"),
+        lexical_rank=ranks.get("lexical_rank"),
+        dense_score=dense_score,
         version=stored.version,
     )

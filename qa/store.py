@@ -148,12 +148,9 @@ class ChromaStore:
         self, vector: np.ndarray, n: int, filters: Filters | None = None
     ) -> list[tuple[StoredChunk, float]]:
         """Nearest chunks with their cosine similarity, of any version (callers filter)."""
-        total = self.chunks.count()
-        if total == 0:
-            return []
-        got = self.chunks.query(
+        got = self.chunks.query(  # fewer than n stored: Chroma returns what there is
             query_embeddings=[vector.tolist()],
-            n_results=min(n, total),
+            n_results=n,
             where=where_clause(filters),
             include=["metadatas", "documents", "distances"],
         )
@@ -245,9 +242,6 @@ class ChromaStore:
         if orphans:
             log.warning("removed %d chunks left behind by an interrupted write", len(orphans))
         return len(orphans)
-
-    def count_chunks(self) -> int:
-        return int(self.chunks.count())
 
     def _drop_stale(self, versions: dict[str, str]) -> None:
         for article_id, version in versions.items():
