@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Protocol
 
-from qa.chunking import sentence_spans
 from qa.errors import CitationError, QAError
-from qa.retrieval import tokenize
+from qa.features import (
+    AnswerModel,
+    Question,
+    Sentence,
+    TermWeight,
+    confidence_features,
+    load_model,
+    sentence_features,
+    sentences_of,
+)
 from qa.settings import Settings
-from qa.spans import Kind, Span, best_span, candidates, in_question, question_kind
+from qa.spans import best_span
 from qa.types import Answer, Citation, ScoredChunk
-
-TermWeight = Callable[[str], float]  # how informative a (stemmed) term is, e.g. its IDF
 
 NOT_COVERED = "The articles don't say."
 MAX_ANSWER_WORDS = 60
-# Chosen by `qa eval --calibrate` on SQuAD paragraphs held out of the index (near-misses)
-# against indexed ones; see the README's evaluation section.
-DEFAULT_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -44,45 +45,41 @@ class Answerer(Protocol):
     ) -> Draft: ...
 
 
-@dataclass(frozen=True)
-class _Sentence:
-    passage: ScoredChunk
-    rank: int
-    start: int  # offsets into the article text
-    end: int
-    text: str
-    terms: frozenset[str]
-    score: float = 0.0
-    coverage: float = 0.0
-
-
 class ExtractiveAnswerer:
-    """Picks the sentences that answer, from the passages alone; never writes new claims."""
+    """Picks the sentences that answer, from the passages alone; never writes new claims.
 
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
-        if not 0 <= threshold <= 1:
-            raise ValueError(f"threshold must be within [0, 1], got {threshold}")
-        self.threshold = threshold
+    Sentences are ranked, and the answer's confidence estimated, by logistic models over
+    lexical, type and retrieval features (qa/features.py) learned from SQuAD paragraphs.
+    """
+
+    def __init__(self, threshold: float | None = None, model: AnswerModel | None = None) -> None:
+        self.model = model or load_model()
+        self.threshold = self.model.threshold if threshold is None else threshold
+        if not 0 <= self.threshold <= 1:
+            raise ValueError(f"threshold must be within [0, 1], got {self.threshold}")
 
     def answer(self, question: str, passages: Sequence[ScoredChunk], weight: TermWeight) -> Draft:
-        sentences = _sentences(passages)
-        weights = term_weights(question, weight)
-        if not sentences or not weights:
+        q = Question.parse(question, weight)
+        sentences = sentences_of(passages)
+        if not sentences or not q.weights:
             return _abstain(sentences[:2], 0.0)
-        kind = question_kind(question)
-        q_words = {w.lower() for w in re.findall(r"\w+", question)}
-        scored = _score(sentences, weights, kind, q_words)
-        best = scored[0]
-        picked = [best]
-        for other in scored[1:3]:
-            words = sum(len(s.text.split()) for s in picked) + len(other.text.split())
-            if other.score >= 0.8 * best.score and words <= MAX_ANSWER_WORDS:
-                picked.append(other)
-                break
-        short = _short_answer(picked, question, kind, weights)
-        confidence = _confidence(best, passages, kind, short is not None)
+        rows = sentence_features(q, sentences)
+        probs = [self.model.ranker(row) for row in rows]
+        order = sorted(range(len(sentences)), key=lambda i: -probs[i])
+        best = order[0]
+        confidence = self.model.confidence(confidence_features(rows, probs, best))
         if confidence < self.threshold:
-            return _abstain(scored[:2], confidence)
+            return _abstain([sentences[i] for i in order[:2]], confidence)
+        picked = [sentences[best]]
+        for i in order[1:3]:
+            words = len(sentences[best].text.split()) + len(sentences[i].text.split())
+            if probs[i] >= self.model.second_ratio * probs[best] and words <= MAX_ANSWER_WORDS:
+                picked.append(sentences[i])
+                break
+        short = next(
+            (span for s in picked if (span := best_span(s.text, question, q.kind, q.weights))),
+            None,
+        )
         citations = _cite(picked)
         text = " ".join(f"{_clip(s.text)} [{c.n}]" for s, c in zip(picked, citations, strict=True))
         return Draft(text, short.text if short else None, True, confidence, citations)
@@ -90,9 +87,8 @@ class ExtractiveAnswerer:
 
 def make_answerer(settings: Settings) -> Answerer:
     """The answerer QA_ANSWERER names."""
-    threshold = settings.abstain_threshold
     if settings.answerer == "extractive":
-        return ExtractiveAnswerer(DEFAULT_THRESHOLD if threshold is None else threshold)
+        return ExtractiveAnswerer(settings.abstain_threshold)
     from qa.llm import LLMAnswerer
 
     return LLMAnswerer.from_settings(settings)
@@ -115,84 +111,13 @@ def verify_citations(answer: Answer, text_of: Callable[[str], str]) -> None:
             raise CitationError(f"the answer cites [{marker}] but has no such citation")
 
 
-def _sentences(passages: Sequence[ScoredChunk]) -> list[_Sentence]:
-    spans = []
-    for rank, passage in enumerate(passages):
-        chunk = passage.chunk
-        for s, e in sentence_spans(chunk.text):
-            spans.append((passage, rank, chunk.start + s, chunk.start + e, chunk.text[s:e]))
-    terms = tokenize([s[4] for s in spans]) if spans else []
-    return [_Sentence(*s, terms=frozenset(t)) for s, t in zip(spans, terms, strict=True)]
-
-
-def term_weights(question: str, index_idf: TermWeight) -> dict[str, float]:
-    """Stemmed question terms weighted by how specific they are.
-
-    English-wide rarity (wordfreq) says what a word means in general, so it works on an index of
-    one article; the index's own IDF discounts words every passage shares.
-    """
-    from wordfreq import zipf_frequency
-
-    words = re.findall(r"[\w’'-]+", question)
-    terms = tokenize(words) if words else []
-    raw: dict[str, float] = {}
-    for word, stems in zip(words, terms, strict=True):
-        for stem in stems:
-            general = max(0.3, 7.0 - zipf_frequency(word, "en"))
-            raw[stem] = max(raw.get(stem, 0.0), general)
-    if not raw:
-        return {}
-    idf = {t: index_idf(t) for t in raw}
-    top = max(idf.values()) or 1.0
-    return {t: w * (0.5 + 0.5 * idf[t] / top) for t, w in raw.items()}
-
-
-def _score(
-    sentences: list[_Sentence], weights: dict[str, float], kind: Kind, q_words: set[str]
-) -> list[_Sentence]:
-    q_terms = list(weights)
-    total = sum(weights.values()) or 1.0
-    bigrams = list(pairwise(q_terms))
-    out = []
-    for i, s in enumerate(sentences):
-        coverage = sum(w for t, w in weights.items() if t in s.terms) / total
-        near = set(s.terms)
-        for j in (i - 1, i + 1):
-            if 0 <= j < len(sentences) and sentences[j].passage is s.passage:
-                near |= sentences[j].terms
-        context = sum(w for t, w in weights.items() if t in near) / total
-        pairs = sum(1 for a, b in bigrams if a in s.terms and b in s.terms) / max(1, len(bigrams))
-        typed = any(not in_question(c, q_words) for c in candidates(s.text, kind))
-        score = coverage + 0.3 * context + 0.15 * pairs + 0.15 * typed + 0.2 / (1 + s.rank)
-        out.append(_replace(s, score=score, coverage=context))
-    out.sort(key=lambda s: -s.score)
-    return out
-
-
-def _short_answer(
-    picked: list[_Sentence], question: str, kind: Kind, weights: dict[str, float]
-) -> Span | None:
-    for sentence in picked:
-        span = best_span(sentence.text, question, kind, weights)
-        if span is not None:
-            return span
-    return None
-
-
-def _confidence(best: _Sentence, passages: Sequence[ScoredChunk], kind: str, typed: bool) -> float:
-    dense = max((p.dense_score or 0.0) for p in passages) if passages else 0.0
-    needs_type = kind in ("number", "date", "person", "place")
-    z = 6.0 * best.coverage + 3.0 * dense + (1.0 if typed or not needs_type else -1.0) - 5.0
-    return 1.0 / (1.0 + math.exp(-z))
-
-
-def _abstain(closest: Sequence[_Sentence], confidence: float) -> Draft:
+def _abstain(closest: Sequence[Sentence], confidence: float) -> Draft:
     citations = _cite(list(closest))
     text = NOT_COVERED + (" The closest passages are cited." if citations else "")
     return Draft(text, None, False, confidence, citations)
 
 
-def _cite(sentences: list[_Sentence]) -> tuple[Citation, ...]:
+def _cite(sentences: list[Sentence]) -> tuple[Citation, ...]:
     return tuple(
         Citation(
             n=i,
@@ -210,9 +135,3 @@ def _cite(sentences: list[_Sentence]) -> tuple[Citation, ...]:
 def _clip(text: str) -> str:
     words = text.split()
     return " ".join(words[:MAX_ANSWER_WORDS]) + (" …" if len(words) > MAX_ANSWER_WORDS else "")
-
-
-def _replace(s: _Sentence, **changes: float) -> _Sentence:
-    from dataclasses import replace
-
-    return replace(s, **changes)

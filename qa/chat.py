@@ -23,7 +23,9 @@ def standalone_question(question: str, history: Sequence[Turn]) -> str:
     previous = _last_exchange(history)
     if previous is None:
         return question
-    prev_question, prev_answer = previous
+    prev_question, prev_answer, earlier = previous
+    # The previous question may itself have been a follow-up: read it as it was understood.
+    prev_question = standalone_question(prev_question, earlier)
     ellipsis = _ELLIPSIS.match(question)
     if ellipsis:
         return _fill_ellipsis(prev_question, ellipsis.group(1))
@@ -46,14 +48,15 @@ def standalone_question(question: str, history: Sequence[Turn]) -> str:
     return rewritten if count else question
 
 
-def _last_exchange(history: Sequence[Turn]) -> tuple[str, str] | None:
-    """The most recent user question and the assistant answer that followed it, if any."""
+def _last_exchange(history: Sequence[Turn]) -> tuple[str, str, Sequence[Turn]] | None:
+    """The most recent user question, the answer that followed it, and the turns before it."""
     answer = ""
-    for turn in reversed(history):
+    for i in range(len(history) - 1, -1, -1):
+        turn = history[i]
         if turn.role == "assistant" and not answer:
             answer = turn.content
         elif turn.role == "user":
-            return turn.content, answer
+            return turn.content, answer, history[:i]
     return None
 
 

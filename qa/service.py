@@ -8,12 +8,11 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from qa.answering import Answerer, make_answerer, verify_citations
 from qa.chat import standalone_question
 from qa.embedding import Embedder, SentenceTransformerEmbedder
-from qa.errors import CitationError, IndexEmpty, InvalidRequest
+from qa.errors import ArticleNotFound, CitationError, IndexEmpty, InvalidRequest
 from qa.ingest import Ingester, Progress
 from qa.retrieval import Mode, Retriever
 from qa.settings import Settings
@@ -57,9 +56,20 @@ class Service:
             chunk_tokens=settings.chunk_tokens,
             max_article_bytes=int(settings.max_article_mb * 1_000_000),
         )
-        self.answerer = answerer or make_answerer(settings)
+        self._answerer = answerer
         self._write_lock = threading.Lock()
         self._texts: dict[tuple[str, str], str] = {}
+
+    @property
+    def answerer(self) -> Answerer:
+        """The configured answerer, made on first use (ingest-only runs never need it)."""
+        if self._answerer is None:
+            self._answerer = make_answerer(self.settings)
+        return self._answerer
+
+    @answerer.setter
+    def answerer(self, value: Answerer) -> None:
+        self._answerer = value
 
     # --- articles ----------------------------------------------------------------------
 
@@ -171,20 +181,16 @@ class Service:
         """The text of exactly the article version the passages came from."""
         text = self._texts.get((article_id, version))
         if text is None:
-            info, text = self.store.article(article_id)
+            try:
+                info, text = self.store.article(article_id)
+            except ArticleNotFound:
+                raise _ChangedMeanwhile(article_id) from None  # deleted since it was retrieved
             if info.version != version:
                 raise _ChangedMeanwhile(article_id)
             self._texts[(article_id, version)] = text
             while len(self._texts) > 256:
                 self._texts.pop(next(iter(self._texts)))
         return text
-
-    def status(self) -> dict[str, Any]:
-        return {
-            "embed_model": self.embedder.name,
-            "chroma": self.settings.chroma_url or "embedded",
-            **self.counts(),
-        }
 
     def close(self) -> None:
         lock, self._lock = getattr(self, "_lock", None), None

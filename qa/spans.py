@@ -73,6 +73,26 @@ _TITLES = {
     "that",
     "it",
 }
+_AUXILIARIES = {
+    "did",
+    "does",
+    "do",
+    "is",
+    "was",
+    "are",
+    "were",
+    "has",
+    "have",
+    "had",
+    "can",
+    "could",
+    "will",
+    "would",
+    "should",
+    "may",
+    "might",
+    "must",
+}
 _PLACE_NOUNS = {
     "country",
     "city",
@@ -135,6 +155,8 @@ def question_kind(question: str) -> Kind:
     if re.search(r"\bwhere\b", q):
         return "place"
     head = re.search(r"\b(which|what)\s+(\w+)(?:\s+(\w+))?", q)
+    if head and head.group(2) in _AUXILIARIES:
+        head = None  # "what did he say": no named thing asked for
     if head and (head.group(2) in _PLACE_NOUNS or (head.group(3) or "") in _PLACE_NOUNS):
         return "place"
     if re.search(r"\bwho(m|se)?\b", q) or (head and head.group(2) in _PERSON_NOUNS):
@@ -145,13 +167,14 @@ def question_kind(question: str) -> Kind:
 
 
 def candidates(sentence: str, kind: Kind) -> list[Span]:
-    """Spans of the sentence of the asked-for kind (names for people, places and the rest)."""
+    """Spans of the sentence of the asked-for kind (names for people, places and named things);
+    none for questions that ask for no span ("what did he say")."""
     spans: list[Span] = []
     if kind in ("number",):
         spans += [_span(m, "number") for m in NUMBER.finditer(sentence)]
     if kind in ("date",):
         spans += [_span(m, "date") for m in DATE.finditer(sentence)]
-    if kind in ("person", "place", "name", "other"):
+    if kind in ("person", "place", "name"):
         for m in NAME.finditer(sentence):
             for s, e in _possessive_parts(m.start(), m.end(), sentence):
                 span = _trim_name(sentence, s, e)
@@ -289,4 +312,12 @@ def _trim_name(sentence: str, start: int, end: int) -> Span | None:
     while e > s and sentence[e - 1] in ".,;:'’\"”)":
         e -= 1
     text = sentence[s:e]
-    return Span(s, e, text, "name") if text else None
+    if not text or (" " not in text and _common_word(text) and not sentence[:s].strip(" \"'“‘(")):
+        return None  # "To the extent…": a capitalised first word, not a name
+    return Span(s, e, text, "name")
+
+
+def _common_word(word: str) -> bool:
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word.lower(), "en") >= 5.0

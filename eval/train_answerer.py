@@ -1,0 +1,175 @@
+"""Learns the extractive answerer's sentence ranker and confidence from SQuAD paragraphs.
+
+    python -m eval.train_answerer [--squad PATH] [--questions 4000]
+
+The questions of the evaluation sample (`qa eval SQUAD --sample 500 --seed 0`) are left out,
+and a quarter of the paragraphs are kept out of the index so their questions teach what a
+near miss looks like: the article is there, the answer is not. Half of the questions train the
+ranker, the other half the confidence and the abstention threshold. Writes qa/answer_model.json.
+An eighth of the Wikipedia articles are left out whole, for questions on topics not indexed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from eval.metrics import best_threshold, contains_any
+from eval.sets import load_squad
+from qa.features import (
+    CONFIDENCE_FEATURES,
+    MODEL_FILE,
+    SENTENCE_FEATURES,
+    Question,
+    confidence_features,
+    sentence_features,
+    sentences_of,
+)
+
+DEFAULT_SQUAD = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad-v1.1-dev.json"
+HOLDOUT_SEED = 11
+SECOND_RATIOS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
+
+
+def collect(path: Path, n_questions: int) -> list[dict]:  # type: ignore[type-arg]
+    """Per question: its sentence features, which sentences hold the answer, answerable."""
+    from qa.service import Service
+    from qa.settings import Settings
+
+    test_ids = {q.id for q in load_squad(path, sample=500, seed=0).questions}
+    qset = load_squad(path, holdout=0.25, seed=HOLDOUT_SEED)
+    # Also keep whole Wikipedia articles out: their questions are about topics the index does
+    # not cover at all, the other kind of question a reader must decline.
+    titles = sorted({a.title for a in qset.articles})
+    gone = set(random.Random(HOLDOUT_SEED).sample(titles, len(titles) // 8))
+    gone_ids = {a.id for a in qset.articles if a.title in gone}
+    qset.articles = [a for a in qset.articles if a.title not in gone]
+    for q in qset.questions:
+        if set(q.gold_articles) & gone_ids:
+            q.answerable, q.gold_articles = False, []
+    pool = [q for q in qset.questions if q.id not in test_ids]
+    questions = random.Random(HOLDOUT_SEED).sample(pool, min(n_questions, len(pool)))
+    rows = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Service(
+            Settings(data_dir=Path(tmp), _env_file=None)  # type: ignore[call-arg]
+        ) as service,
+    ):
+        for i in range(0, len(qset.articles), 256):
+            service.add_articles(qset.articles[i : i + 256])
+        idf = service.retriever.refresh().lexical.idf
+        started = time.perf_counter()
+        for n, item in enumerate(questions, 1):
+            passages = service.search(item.question, top_k=5)
+            sentences = sentences_of(passages)
+            q = Question.parse(item.question, idf)
+            if not sentences or not q.weights:
+                continue
+            feats = sentence_features(q, sentences)
+            gold = [item.answerable and contains_any(s.text, item.accept) for s in sentences]
+            rows.append(
+                {
+                    "features": feats,
+                    "gold": gold,
+                    "answerable": item.answerable,
+                    "words": [len(s.text.split()) for s in sentences],
+                }
+            )
+            if n % 500 == 0:
+                print(
+                    f"  {n}/{len(questions)} questions ({time.perf_counter() - started:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return rows
+
+
+def fit(rows: list[dict]) -> dict:  # type: ignore[type-arg]
+    from sklearn.linear_model import LogisticRegression
+
+    rng = random.Random(HOLDOUT_SEED)
+    rng.shuffle(rows)
+    half = len(rows) // 2
+    rank_rows, conf_rows = rows[:half], rows[half:]
+
+    x = np.array([f for r in rank_rows if r["answerable"] for f in r["features"]])
+    y = np.array([g for r in rank_rows if r["answerable"] for g in r["gold"]])
+    ranker = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced").fit(x, y)
+
+    def probs(r: dict) -> list[float]:  # type: ignore[type-arg]
+        return list(ranker.predict_proba(np.array(r["features"]))[:, 1])
+
+    # Which second-sentence rule makes the most answers contain their gold span?
+    def contained(r: dict, ratio: float) -> bool:  # type: ignore[type-arg]
+        p = probs(r)
+        order = sorted(range(len(p)), key=lambda i: -p[i])
+        picked = [order[0]]
+        for i in order[1:3]:
+            if p[i] >= ratio * p[order[0]] and r["words"][order[0]] + r["words"][i] <= 60:
+                picked.append(i)
+                break
+        return any(r["gold"][i] for i in picked)
+
+    answerable = [r for r in conf_rows if r["answerable"]]
+    scores = {ratio: np.mean([contained(r, ratio) for r in answerable]) for ratio in SECOND_RATIOS}
+    second_ratio = max(scores, key=lambda k: scores[k])
+
+    cx, cy = [], []
+    for r in conf_rows:
+        p = probs(r)
+        best = int(np.argmax(p))
+        cx.append(confidence_features(r["features"], p, best))
+        cy.append(r["answerable"] and contained(r, second_ratio))
+    confidence = LogisticRegression(C=1.0, max_iter=2000).fit(np.array(cx), np.array(cy))
+    conf = confidence.predict_proba(np.array(cx))[:, 1]
+    threshold, accuracy, _ = best_threshold(list(conf), cy, [r["answerable"] for r in conf_rows])
+    return {
+        "ranker": {
+            "features": list(SENTENCE_FEATURES),
+            "coef": ranker.coef_[0].round(5).tolist(),
+            "intercept": round(float(ranker.intercept_[0]), 5),
+        },
+        "confidence": {
+            "features": list(CONFIDENCE_FEATURES),
+            "coef": confidence.coef_[0].round(5).tolist(),
+            "intercept": round(float(confidence.intercept_[0]), 5),
+        },
+        "threshold": threshold,
+        "second_ratio": second_ratio,
+        "trained_on": {
+            "data": "SQuAD v1.1 dev; the 500 questions of `--sample 500 --seed 0` excluded",
+            "questions": len(rows),
+            "holdout": 0.25,
+            "seed": HOLDOUT_SEED,
+            "containment_by_second_ratio": {str(k): round(float(v), 4) for k, v in scores.items()},
+            "calibration_accuracy": round(accuracy, 4),
+            "command": "python -m eval.train_answerer",
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
+    parser.add_argument("--questions", type=int, default=4000)
+    parser.add_argument("--out", type=Path, default=MODEL_FILE)
+    args = parser.parse_args(argv)
+    print(f"collecting features for {args.questions} SQuAD questions…", file=sys.stderr)
+    model = fit(collect(args.squad, args.questions))
+    args.out.write_text(json.dumps(model, indent=2) + "\n")
+    print(json.dumps(model["trained_on"], indent=2))
+    print(f"threshold {model['threshold']}, second sentence at {model['second_ratio']} of the best")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

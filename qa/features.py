@@ -1,0 +1,264 @@
+"""What the extractive answerer knows about each candidate sentence, as numbers.
+
+The weights that turn these into a ranking and a confidence are learned from data by
+`python -m eval.train_answerer` and shipped in qa/answer_model.json.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from itertools import pairwise
+from pathlib import Path
+
+from qa.chunking import sentence_spans
+from qa.retrieval import tokenize
+from qa.spans import Kind, candidates, in_question, question_kind
+from qa.types import ScoredChunk
+
+TermWeight = Callable[[str], float]  # how informative a (stemmed) term is, e.g. its IDF
+MODEL_FILE = Path(__file__).with_name("answer_model.json")
+
+# Features describe the sentence, not where retrieval ranked its passage: learned on SQuAD
+# (one paragraph an article, the first passage nearly always right) rank features swamp the
+# rest and fail on news, where the answer is often in an article's third chunk.
+SENTENCE_FEATURES = (
+    "coverage",
+    "context",
+    "pairs",
+    "typed",
+    "type_missing",
+    "dense",
+    "lexical",
+    "missing",
+    "missing_here",
+    "length",
+    "anaphor",
+    "typed_near",
+    "content_missing",
+    "absent",
+)
+CONFIDENCE_FEATURES = (
+    "best",
+    "margin",
+    "coverage",
+    "context",
+    "missing",
+    "missing_here",
+    "typed",
+    "type_missing",
+    "dense",
+    "lexical",
+    "typed_near",
+    "content_missing",
+    "absent",
+)
+# Words that point back to the sentence before ("He was a critic of…", "Its main component…").
+ANAPHORS = frozenset(
+    [
+        "he",
+        "she",
+        "it",
+        "its",
+        "they",
+        "their",
+        "his",
+        "her",
+        "this",
+        "these",
+        "those",
+        "such",
+        "the",
+    ]
+)
+CONTENT_WEIGHT = 2.5  # a question term at least this specific is a content word (zipf <= 4.5)
+TYPED_KINDS = ("number", "date", "person", "place")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A candidate sentence: text == article.text[start:end]."""
+
+    passage: ScoredChunk
+    rank: int
+    start: int
+    end: int
+    text: str
+    terms: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as the answerer sees it."""
+
+    text: str
+    kind: Kind
+    weights: dict[str, float]
+    words: frozenset[str]
+
+    @classmethod
+    def parse(cls, text: str, index_idf: TermWeight) -> Question:
+        return cls(
+            text=text,
+            kind=question_kind(text),
+            weights=term_weights(text, index_idf),
+            words=frozenset(w.lower() for w in re.findall(r"\w+", text)),
+        )
+
+
+def sentences_of(passages: Sequence[ScoredChunk]) -> list[Sentence]:
+    """Every sentence of the retrieved passages, with exact article offsets."""
+    spans = []
+    for rank, passage in enumerate(passages):
+        chunk = passage.chunk
+        for s, e in sentence_spans(chunk.text):
+            spans.append((passage, rank, chunk.start + s, chunk.start + e, chunk.text[s:e]))
+    terms = tokenize([s[4] for s in spans]) if spans else []
+    return [Sentence(*s, terms=frozenset(t)) for s, t in zip(spans, terms, strict=True)]
+
+
+def term_weights(question: str, index_idf: TermWeight) -> dict[str, float]:
+    """Stemmed question terms weighted by how specific they are.
+
+    English-wide rarity (wordfreq) says what a word means in general, so it works on an index of
+    one article; the index's own IDF discounts words every passage shares.
+    """
+    from wordfreq import zipf_frequency
+
+    words = re.findall(r"[\w’'-]+", question)
+    terms = tokenize(words) if words else []
+    raw: dict[str, float] = {}
+    for word, stems in zip(words, terms, strict=True):
+        for stem in stems:
+            general = max(0.3, 7.0 - zipf_frequency(word, "en"))
+            raw[stem] = max(raw.get(stem, 0.0), general)
+    if not raw:
+        return {}
+    idf = {t: index_idf(t) for t in raw}
+    top = max(idf.values()) or 1.0
+    return {t: w * (0.5 + 0.5 * idf[t] / top) for t, w in raw.items()}
+
+
+def sentence_features(q: Question, sentences: list[Sentence]) -> list[list[float]]:
+    """One row of SENTENCE_FEATURES per sentence."""
+    weights = q.weights
+    total = sum(weights.values()) or 1.0
+    heaviest = max(weights.values(), default=1.0)
+    bigrams = list(pairwise(weights))
+    needed = q.kind in TYPED_KINDS
+    everywhere = frozenset().union(*(s.terms for s in sentences))
+    # The most specific question word that no retrieved passage has at all: a near miss.
+    absent = max((w for t, w in weights.items() if t not in everywhere), default=0.0) / heaviest
+    rows = []
+    for i, s in enumerate(sentences):
+        near = set(s.terms)
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(sentences) and sentences[j].passage is s.passage:
+                near |= sentences[j].terms
+        fresh = [c for c in candidates(s.text, q.kind) if not in_question(c, set(q.words))]
+        typed = bool(fresh)
+        coverage = sum(w for t, w in weights.items() if t in s.terms) / total
+        first_word = s.text.split(maxsplit=1)[0].lower().strip("\"'“(") if s.text.split() else ""
+        previous = sentences[i - 1] if i > 0 and sentences[i - 1].passage is s.passage else None
+        anaphor = 0.0
+        if previous is not None and first_word in ANAPHORS:
+            gained = previous.terms - s.terms
+            anaphor = sum(w for t, w in weights.items() if t in gained) / total
+        rows.append(
+            [
+                coverage,
+                sum(w for t, w in weights.items() if t in near) / total,
+                sum(1 for a, b in bigrams if a in s.terms and b in s.terms) / max(1, len(bigrams)),
+                float(typed),
+                float(needed and not typed),
+                s.passage.dense_score or 0.0,
+                float(s.passage.lexical_rank is not None),
+                max((w for t, w in weights.items() if t not in near), default=0.0) / heaviest,
+                max((w for t, w in weights.items() if t not in s.terms), default=0.0) / heaviest,
+                min(1.0, len(s.text.split()) / 40),
+                anaphor,
+                float(_near_anchor(s, fresh, weights)),
+                min(
+                    1.0,
+                    sum(1 for t, w in weights.items() if w >= CONTENT_WEIGHT and t not in near) / 3,
+                ),
+                absent,
+            ]
+        )
+    return rows
+
+
+def _near_anchor(s: Sentence, spans: list, weights: dict[str, float]) -> bool:  # type: ignore[type-arg]
+    """Whether a candidate answer sits within a few words of a matched question term."""
+    if not spans:
+        return False
+    words = list(re.finditer(r"[\w’'-]+", s.text))
+    stems = tokenize([w.group() for w in words]) if words else []
+    anchors = [
+        w.start() for w, ts in zip(words, stems, strict=True) if any(t in weights for t in ts)
+    ]
+    return any(
+        abs(a - span.start) <= 40 or abs(a - span.end) <= 40 for a in anchors for span in spans
+    )
+
+
+def confidence_features(rows: list[list[float]], probs: list[float], best: int) -> list[float]:
+    """CONFIDENCE_FEATURES of the chosen sentence, given the ranker's probabilities."""
+    second = max((p for i, p in enumerate(probs) if i != best), default=0.0)
+    f = dict(zip(SENTENCE_FEATURES, rows[best], strict=True))
+    return [
+        probs[best],
+        probs[best] - second,
+        f["coverage"],
+        f["context"],
+        f["missing"],
+        f["missing_here"],
+        f["typed"],
+        f["type_missing"],
+        f["dense"],
+        f["lexical"],
+        f["typed_near"],
+        f["content_missing"],
+        f["absent"],
+    ]
+
+
+@dataclass(frozen=True)
+class Linear:
+    """A logistic model: sigmoid(coef · x + intercept)."""
+
+    coef: tuple[float, ...]
+    intercept: float
+
+    def __call__(self, x: Sequence[float]) -> float:
+        z = self.intercept + sum(c * v for c, v in zip(self.coef, x, strict=True))
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    ranker: Linear
+    confidence: Linear
+    threshold: float
+    second_ratio: float  # a second sentence joins when its probability is this share of the best
+
+
+@cache
+def load_model(path: Path = MODEL_FILE) -> AnswerModel:
+    """The shipped model; refuses a file whose features do not match this code."""
+    data = json.loads(path.read_text())
+    if (
+        tuple(data["ranker"]["features"]) != SENTENCE_FEATURES
+        or tuple(data["confidence"]["features"]) != CONFIDENCE_FEATURES
+    ):
+        raise ValueError(f"{path} was trained on other features; run python -m eval.train_answerer")
+    return AnswerModel(
+        ranker=Linear(tuple(data["ranker"]["coef"]), data["ranker"]["intercept"]),
+        confidence=Linear(tuple(data["confidence"]["coef"]), data["confidence"]["intercept"]),
+        threshold=data["threshold"],
+        second_ratio=data["second_ratio"],
+    )

@@ -1,0 +1,130 @@
+"""The extractive answerer, follow-ups and the citation check, on the real model and index."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.answering import verify_citations
+from qa.chat import standalone_question
+from qa.errors import CitationError, IndexEmpty, InvalidRequest
+from qa.service import Service
+from qa.spans import best_span, question_kind
+from qa.types import Answer, Citation, Turn
+
+SEED = "us-says-civilian-deaths-unintended"
+
+
+@pytest.mark.parametrize(
+    ("question", "short", "passage"),
+    [
+        ("Who denied awareness of the airstrikes?", "Mark Toner", "not aware"),
+        ("Which air base did the F-16 jets fly from?", None, "Incirlik Air Base"),
+        ("Which province is Incirlik Air Base in?", "Adana", "Adana province"),
+        ("Who restored the Karsvik lighthouse?", None, "forty volunteers"),
+        ("How many moves did the chess final last?", "94", "94 moves"),
+    ],
+)
+def test_answers_cite_the_passage_that_says_it(
+    indexed: Service, question: str, short, passage
+) -> None:  # type: ignore[no-untyped-def]
+    answer = indexed.ask(question)
+    assert answer.answered, answer
+    assert passage in answer.citations[0].quote
+    assert "[1]" in answer.answer and len(answer.answer.split()) <= 70
+    if short:
+        assert answer.short_answer == short
+    for c in answer.citations:
+        assert indexed.article(c.article_id)[1][c.start : c.end] == c.quote
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who won the 2015 Champions League final?",
+        "What is the boiling point of liquid nitrogen?",
+    ],
+)
+def test_abstains_when_the_articles_do_not_say(indexed: Service, question: str) -> None:
+    answer = indexed.ask(question)
+    assert not answer.answered
+    assert answer.answer.startswith("The articles don't say")
+    assert answer.short_answer is None
+    assert answer.confidence < 0.5
+
+
+def test_confidence_is_higher_for_answerable_questions(indexed: Service) -> None:
+    good = indexed.ask("Which province is Incirlik Air Base in?").confidence
+    bad = indexed.ask("What is the price of a barrel of oil?").confidence
+    assert good > bad
+
+
+def test_follow_up_rewriting() -> None:
+    toner = [
+        Turn("user", "Who denied awareness of the airstrikes?"),
+        Turn(
+            "assistant",
+            "Spokesman Mark Toner stated that he was “not aware” of the "
+            "airstrikes launched on the village of Atme on Tuesday. [1]",
+        ),
+    ]
+    assert standalone_question("What did he say about pinpoint accuracy?", toner) == (
+        "What did Mark Toner say about pinpoint accuracy?"
+    )
+    assert standalone_question("What is his job?", toner) == "What is Mark Toner's job?"
+    base = [
+        Turn("user", "Which air base did the F-16 jets use?"),
+        Turn(
+            "assistant",
+            "CENTCOM announced that F-16 fighter jets deployed in the Incirlik "
+            "Air Base in Turkey’s Adana province conducted air strikes. [1]",
+        ),
+    ]
+    assert standalone_question("In which province is it?", base) == (
+        "In which province is Incirlik Air Base?"
+    )
+    iraq = [Turn("user", "How many airstrikes were carried out in Iraq?"), Turn("assistant", "x")]
+    assert standalone_question("And in Syria?", iraq) == (
+        "How many airstrikes were carried out in Syria?"
+    )
+    assert standalone_question("Who is Mark Toner?", []) == "Who is Mark Toner?"
+    chain = [*iraq, Turn("user", "And in Syria?"), Turn("assistant", "y")]
+    assert standalone_question("And in Turkey?", chain) == (
+        "How many airstrikes were carried out in Turkey?"
+    )
+
+
+def test_question_kinds_and_short_spans() -> None:
+    assert question_kind("How many sisters were killed?") == "number"
+    assert question_kind("When did it happen?") == "date"
+    assert question_kind("Which province is it in?") == "place"
+    assert question_kind("Who said so?") == "person"
+    sentence = (
+        "CENTCOM said F-16 jets from the Incirlik Air Base in Turkey’s Adana province struck."
+    )
+    span = best_span(sentence, "In which province is Incirlik Air Base?")
+    assert span is not None and span.text == "Adana"
+
+
+def test_citation_check_refuses_tampered_quotes(indexed: Service) -> None:
+    text = indexed.article(SEED)[1]
+    start = text.index("Spokesman Mark Toner")
+    good = Citation(1, SEED, "t", f"{SEED}:0", start, start + 20, "Spokesman Mark Toner")
+    answer = Answer("q", "q", "It was Toner [1].", "Toner", True, 0.9, (good,))
+    verify_citations(answer, lambda _: text)  # passes
+    forged = Citation(1, SEED, "t", f"{SEED}:0", start, start + 20, "Spokesman Mark Twain!")
+    with pytest.raises(CitationError, match="does not match"):
+        verify_citations(Answer("q", "q", "x [1]", None, True, 0.9, (forged,)), lambda _: text)
+    with pytest.raises(CitationError, match=r"cites \[2\]"):
+        verify_citations(Answer("q", "q", "x [1] y [2]", None, True, 0.9, (good,)), lambda _: text)
+
+
+def test_question_bounds(indexed: Service) -> None:
+    with pytest.raises(InvalidRequest, match="empty"):
+        indexed.ask("   ")
+    with pytest.raises(InvalidRequest, match="2001 characters"):
+        indexed.ask("x" * 2001)
+
+
+def test_empty_index(service: Service) -> None:
+    with pytest.raises(IndexEmpty, match="qa ingest"):
+        service.ask("Anything?")
