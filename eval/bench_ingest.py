@@ -86,9 +86,9 @@ def run_stock(folder: str, out: mp.Queue) -> None:  # type: ignore[type-arg]
         )
         done = time.perf_counter()
         chunks = store._collection.count()
-        stored = store._collection.get(include=["documents"])["documents"]
+        stored = store._collection.get(include=["documents"])["documents"] or []
         tokenizer = embed._model.tokenizer
-        cut = sum(max(0, len(tokenizer.encode(d)) - 256) for d in stored)
+        cut = sum(max(0, len(tokenizer.encode(d)) - 256) for d in stored if d)
     out.put(
         {
             "articles": len(docs),

@@ -103,7 +103,7 @@ def eval_command(
         for qset in qsets:
             with _target(settings, qset, corpus, url, api_key, calibrate, console) as target:
                 for m in modes:
-                    name = f"{qset.name} [{m}]" if len(modes) > 1 or len(qsets) > 1 else qset.name
+                    name = f"{qset.name} [{m}]" if len(modes) > 1 else qset.name
                     with _progress(len(qset.questions), f"asking {name}") as tick:
                         runs.append(run_set(qset, target, m, name, tick))
     except QAError as exc:
@@ -142,7 +142,7 @@ def gate_failures(runs: list[Run], gates: dict[str, float | None]) -> list[str]:
 
 
 def _calibration(runs: list[Run], settings: Settings) -> dict[str, Any]:
-    from qa.answering import DEFAULT_THRESHOLD
+    from qa.features import load_model
 
     results = [r for run in runs for r in run.results]
     threshold, accuracy, curve = metrics.best_threshold(
@@ -151,7 +151,9 @@ def _calibration(runs: list[Run], settings: Settings) -> dict[str, Any]:
         [r.answerable for r in results],
     )
     current = (
-        settings.abstain_threshold if settings.abstain_threshold is not None else DEFAULT_THRESHOLD
+        settings.abstain_threshold
+        if settings.abstain_threshold is not None
+        else load_model().threshold
     )
     current_accuracy = dict(curve).get(round(current, 2), 0.0)
     return {

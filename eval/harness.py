@@ -210,8 +210,8 @@ def summarize(results: list[Result]) -> dict[str, Any]:
     }
     if ranks:
         for k in (1, 5, 10):
-            out[f"hit@{k}"] = round(metrics.hit_at(ranks, k)["score"], 4)  # type: ignore[arg-type]
-        out["mrr"] = round(metrics.mrr(ranks)["score"], 4)  # type: ignore[arg-type]
+            out[f"hit@{k}"] = round(metrics.hit_at(ranks, k)["score"], 4)
+        out["mrr"] = round(metrics.mrr(ranks)["score"], 4)
     support = [r.support_recalled for r in results if r.support_recalled is not None]
     if support:
         out["support_recall@10"] = share(support)

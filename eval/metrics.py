@@ -6,6 +6,7 @@ import re
 import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -75,12 +76,12 @@ def first_rank(retrieved: Sequence[str], gold: Iterable[str]) -> int | None:
     return None
 
 
-def hit_at(ranks: Sequence[int | None], k: int) -> dict[str, object]:
+def hit_at(ranks: Sequence[int | None], k: int) -> dict[str, Any]:
     scores = [float(r is not None and r <= k) for r in ranks]
     return {"score": _mean(scores), "individual_scores": scores}
 
 
-def mrr(ranks: Sequence[int | None]) -> dict[str, object]:
+def mrr(ranks: Sequence[int | None]) -> dict[str, Any]:
     scores = [1.0 / r if r else 0.0 for r in ranks]
     return {"score": _mean(scores), "individual_scores": scores}
 

@@ -45,7 +45,7 @@ def print_terminal(
     table = Table(title="article-qa evaluation", show_lines=False)
     table.add_column("metric")
     for run in runs:
-        table.add_column(run.name, justify="right")
+        table.add_column(run.name.replace(" [", "\n["), justify="right")
     for key, label in ROWS:
         if any(s.get(key) is not None for s in summaries):
             table.add_row(label, *[_fmt(s.get(key)) for s in summaries])

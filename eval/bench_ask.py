@@ -1,0 +1,71 @@
+"""Warm `ask` latency with BBC News indexed beside the seeds, in process.
+
+    python -m eval.bench_ask [--data-dir DIR] [--questions 300]
+
+Prints p50/p95/p99 of the whole ask (rewrite, hybrid retrieval, answer, citation check) and,
+as the baseline measured in the same run, of the bare Chroma nearest-neighbour query for the
+same questions: the ratio says what everything on top of the vector store costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from eval.bench_common import BBC, build_index, questions
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, help="Reuse (or build) the index here.")
+    parser.add_argument("--questions", type=int, default=300)
+    args = parser.parse_args(argv)
+    if not BBC.exists():
+        print(f"no data at {BBC}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = args.data_dir or Path(tmp)
+        build_index(data_dir)
+        from qa.service import Service
+        from qa.settings import Settings
+
+        asked = questions(limit=args.questions)
+        with Service(Settings(data_dir=data_dir, _env_file=None)) as service:  # type: ignore[call-arg]
+            for q in asked[:20]:  # warm up: first calls load and compile
+                service.ask(q)
+            vectors = [service.embedder.embed_documents([q])[0] for q in asked]
+            chroma_ms, ask_ms, answered = [], [], 0
+            for vector in vectors:
+                t = time.perf_counter()
+                service.store.query(vector, 20)
+                chroma_ms.append((time.perf_counter() - t) * 1000)
+            for q in asked:
+                t = time.perf_counter()
+                answer = service.ask(q)
+                ask_ms.append((time.perf_counter() - t) * 1000)
+                answered += answer.answered
+            counts = service.counts()
+    print(
+        f"index: {counts['articles']} articles, {counts['chunks']} chunks; "
+        f"{len(asked)} distinct questions, {answered} answered"
+    )
+    print(f"{'':<28}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'mean ms':>9}")
+    for name, values in (
+        ("ask (warm, whole pipeline)", ask_ms),
+        ("chroma query (baseline)", chroma_ms),
+    ):
+        p50, p95, p99 = np.percentile(values, [50, 95, 99])
+        print(f"{name:<28}{p50:>9.1f}{p95:>9.1f}{p99:>9.1f}{statistics.fmean(values):>9.1f}")
+    ratio = float(np.percentile(ask_ms, 50) / np.percentile(chroma_ms, 50))
+    print(f"\nask p50 / chroma query p50: {ratio:.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

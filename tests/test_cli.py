@@ -1,0 +1,126 @@
+"""The `qa` command through click's CliRunner: exit codes and exact output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from eval.cli import eval_command
+from qa.cli import cli
+
+from .conftest import FIXTURES, ROOT, SEEDS
+
+cli.add_command(eval_command, "eval")
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("QA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+    def invoke(*args: str):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_ingest_articles_ask(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "bad.txt").write_bytes(b"")
+    result = run("ingest", str(SEEDS), str(FIXTURES), str(tmp_path / "bad.txt"), "--json")
+    assert result.exit_code == 1  # something failed
+    counts = json.loads(result.stdout.strip().splitlines()[-1])
+    assert counts == {**counts, "added": 6, "updated": 0, "unchanged": 0, "removed": 0, "failed": 1}
+    assert f"failed: {tmp_path / 'bad.txt'}: empty file" in result.stderr
+
+    again = run("ingest", str(SEEDS), "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["unchanged"] == 1
+
+    listed = run("articles")
+    assert listed.exit_code == 0
+    assert listed.stdout.splitlines()[-1] == (
+        "volcano-alert-raised\tAlert raised at Mount Tessaly volcano\tIsland Radio\t1 chunks"
+    )
+
+    answer = run("ask", "Who denied awareness of the airstrikes?", "--json")
+    body = json.loads(answer.stdout)
+    assert body["short_answer"] == "Mark Toner" and body["answered"] is True
+    assert set(body) == {
+        "question",
+        "standalone_question",
+        "answer",
+        "short_answer",
+        "answered",
+        "confidence",
+        "citations",
+        "timings_ms",
+    }
+
+    readable = run(
+        "ask",
+        "What did he say about pinpoint accuracy?",
+        "--after",
+        "Who denied awareness of the airstrikes?",
+    )
+    lines = readable.stdout.splitlines()
+    assert lines[0] == "(understood as: What did Mark Toner say about pinpoint accuracy?)"
+    assert "Sources:" in lines and any(line.startswith("  [1] US says civilian") for line in lines)
+
+    assert run("remove", "chess-final").stdout == "removed chess-final\n"
+    missing = run("remove", "chess-final")
+    assert missing.exit_code == 1 and "no article with id 'chess-final'" in missing.stderr
+
+
+def test_ask_without_an_index_is_a_clear_message(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("ask", "Anything?")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: no articles are indexed yet; add some with `qa ingest PATH` or POST /v1/articles\n"
+    )
+
+
+def test_eval_seed_set_passes_its_gate_and_writes_reports(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out_json, out_html = tmp_path / "seed.json", tmp_path / "seed.html"
+    result = run(
+        "eval",
+        str(ROOT / "eval" / "sets" / "seed.jsonl"),
+        "--corpus",
+        str(SEEDS),
+        "--min-accuracy",
+        "0.75",
+        "--min-evidence-rate",
+        "0.9",
+        "--json",
+        str(out_json),
+        "--html",
+        str(out_html),
+    )
+    assert result.exit_code == 0, result.stdout
+    summary = json.loads(out_json.read_text())["runs"][0]["summary"]
+    # The level measured when the gate was set; the issue's goal (every question right) is not met.
+    assert summary["accuracy"] >= 0.75 and summary["quote_mismatches"] == 0
+    assert summary["questions"] >= 60
+    assert set(summary["accuracy_by_kind"]) == {"answerable", "unanswerable", "follow-up"}
+    html = out_html.read_text()
+    assert html.count("data:image/png;base64,") >= 3 and "<script" not in html
+
+
+def test_eval_gate_fails_when_it_should(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    qset = tmp_path / "wrong.jsonl"
+    qset.write_text(
+        json.dumps(
+            {
+                "id": "w1",
+                "question": "Who denied awareness of the airstrikes?",
+                "accept": ["Somebody Else"],
+                "answerable": True,
+            }
+        )
+        + "\n"
+    )
+    result = run("eval", str(qset), "--corpus", str(SEEDS), "--min-accuracy", "0.5")
+    assert result.exit_code == 1
+    assert "gate failed: wrong: accuracy 0.0 < 0.5" in result.stdout
+    assert "expected: Somebody Else" in result.stdout

@@ -1,0 +1,136 @@
+"""Every metric against numbers worked out by hand, and the gates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eval import metrics
+from eval.cli import gate_failures
+from eval.harness import Result, Run, summarize
+from eval.sets import SetError, load_jsonl
+
+
+def test_normalize_and_exact_match() -> None:
+    assert metrics.normalize("The  Mark Toner!") == "mark toner"
+    assert metrics.exact_match("the Mark Toner", ["Mark Toner"]) == 1.0
+    assert metrics.exact_match("Toner", ["Mark Toner"]) == 0.0
+    assert metrics.exact_match(None, ["x"]) == 0.0
+
+
+def test_f1_by_hand() -> None:
+    # prediction "mark toner said", gold "mark toner": common 2, p = 2/3, r = 1, F1 = 0.8
+    assert metrics.f1("Mark Toner said", ["Mark Toner"]) == pytest.approx(0.8)
+    # best over golds: "toner" vs "toner" = 1.0
+    assert metrics.f1("Toner", ["Mark Toner", "Toner"]) == 1.0
+    assert metrics.f1("Atme", ["Mark Toner"]) == 0.0
+
+
+def test_containment_is_whole_words_and_normalised() -> None:
+    assert metrics.contains_any("Spokesman Mark Toner said [1]", ["mark toner"])
+    assert not metrics.contains_any("2,6570 strikes", ["2,657"])
+    assert metrics.contains_any("“positive repercussions”", ['"positive repercussions"'])
+
+
+def test_answer_correct_rules() -> None:
+    long = "word " * 81 + "Toner"
+    assert metrics.answer_correct(True, "Mark Toner [1]", ["Mark Toner"], True)
+    assert not metrics.answer_correct(False, "Mark Toner", ["Mark Toner"], True)  # abstained
+    assert not metrics.answer_correct(True, long, ["Toner"], True)  # over 80 words
+    assert metrics.answer_correct(False, "The articles don't say.", [], False)
+    assert not metrics.answer_correct(True, "Something", [], False)
+
+
+def test_evidence_ranks_hits_and_mrr() -> None:
+    assert metrics.evidence_cited(["he was “not  aware” of"], 'was "not aware"')
+    assert not metrics.evidence_cited(["nothing here"], "not aware")
+    ranks = [1, 3, None, 6]
+    assert metrics.first_rank(["a", "b", "c"], ["c", "z"]) == 3
+    assert metrics.hit_at(ranks, 1)["score"] == 0.25
+    assert metrics.hit_at(ranks, 5)["score"] == 0.5
+    # MRR = (1 + 1/3 + 0 + 1/6) / 4 = 0.375
+    assert metrics.mrr(ranks)["score"] == pytest.approx(0.375)
+    assert metrics.all_recalled(["a", "b", "c"], ["c", "a"]) and not metrics.all_recalled(
+        ["a"], ["a", "b"]
+    )
+
+
+def test_best_threshold_by_hand() -> None:
+    # Two answerable (right at 0.9, wrong at 0.6) and two unanswerable (0.2, 0.7).
+    # t in (0.2, 0.6]: answers 0.9 right, 0.6 wrong, 0.7 wrong -> 2/4 right... t in (0.7, 0.9]:
+    # answers only 0.9 -> right; 0.6 abstains (wrong: answerable); 0.2 and 0.7 abstain -> 3/4.
+    t, acc, curve = metrics.best_threshold(
+        [0.9, 0.6, 0.2, 0.7], [True, False, False, False], [True, True, False, False]
+    )
+    assert acc == 0.75 and 0.7 < t <= 0.9
+    assert dict(curve)[0.0] == 0.25
+
+
+def _result(**kw) -> Result:  # type: ignore[no-untyped-def]
+    base = dict(
+        id="q",
+        kind="answerable",
+        question="?",
+        standalone_question="?",
+        expected=["x"],
+        answerable=True,
+        answer="x [1]",
+        short_answer="x",
+        answered=True,
+        confidence=0.9,
+        correct=True,
+        would_be_right=True,
+        evidence_cited=True,
+        quote_mismatches=0,
+        retrieval_measured=True,
+        rank=1,
+        support_recalled=None,
+        em=1.0,
+        f1=1.0,
+        latency_ms=10.0,
+    )
+    return Result(**{**base, **kw})
+
+
+def test_summary_and_gates() -> None:
+    results = [
+        _result(),
+        _result(id="b", correct=False, answered=False, rank=7, em=0.0, f1=0.5, latency_ms=30.0),
+        _result(
+            id="c",
+            kind="unanswerable",
+            answerable=False,
+            correct=True,
+            answered=False,
+            retrieval_measured=False,
+            rank=None,
+            em=None,
+            f1=None,
+            evidence_cited=None,
+        ),
+    ]
+    summary = summarize(results)
+    assert summary["accuracy"] == pytest.approx(2 / 3, abs=1e-4)
+    assert summary["false_abstention_rate"] == 0.5
+    assert summary["abstention_accuracy"] == 1.0
+    assert summary["hit@1"] == 0.5 and summary["hit@10"] == 1.0
+    assert summary["exact_match"] == 0.5 and summary["f1"] == 0.75
+    assert summary["accuracy_by_kind"] == {"answerable": 0.5, "unanswerable": 1.0}
+    run = Run("demo", results)
+    assert gate_failures([run], {"min_accuracy": 0.6}) == []
+    assert gate_failures([run], {"min_accuracy": 0.7}) == ["demo: accuracy 0.6667 < 0.7"]
+    bad = Run("bad", [_result(quote_mismatches=2)])
+    assert "2 quotes do not match" in gate_failures([bad], {})[0]
+
+
+def test_set_loader_reports_bad_lines(tmp_path: Path) -> None:
+    good = {"id": "a", "question": "Who?", "accept": ["X"], "answerable": True}
+    path = tmp_path / "set.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "id": "b", "accept": []}) + "\n")
+    with pytest.raises(SetError, match=r"set\.jsonl:2: an answerable question needs accept"):
+        load_jsonl(path)
+    path.write_text(json.dumps(good) + "\n" + json.dumps(good) + "\n")
+    with pytest.raises(SetError, match="ids repeat"):
+        load_jsonl(path)
