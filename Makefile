@@ -35,9 +35,11 @@ lint: install
 	$(VENV)/bin/ruff check qa api eval tests
 	$(VENV)/bin/mypy qa api eval
 
+## Benchmarks over ../shared/data/bbc-news (each prints its baseline beside it)
 bench: install
 	$(PY) -m eval.bench_ingest
 	$(PY) -m eval.bench_ask
+	$(PY) -m eval.bench_load
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

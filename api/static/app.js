@@ -302,10 +302,10 @@ function upload(file) {
     let body = {};
     try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
     if (xhr.status === 201) {
+      await loadArticles();
       const failed = body.failures && body.failures.length ? `, ${body.failures.length} failed: ${body.failures[0].reason}` : "";
       status.textContent = `indexed ${body.articles.length} article(s)${failed}`;
       status.className = failed ? "error-text" : "ok";
-      await loadArticles();
     } else if (xhr.status === 401) {
       status.textContent = "needs an API key";
       status.className = "error-text";
