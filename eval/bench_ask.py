@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from eval.bench_common import BBC, build_index, questions
+from eval.bench_common import bench_index, questions
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,12 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, help="Reuse (or build) the index here.")
     parser.add_argument("--questions", type=int, default=300)
     args = parser.parse_args(argv)
-    if not BBC.exists():
-        print(f"no data at {BBC}", file=sys.stderr)
-        return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = args.data_dir or Path(tmp)
-        build_index(data_dir)
+    with bench_index(args.data_dir) as data_dir:
         from qa.service import Service
         from qa.settings import Settings
 

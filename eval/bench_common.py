@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +24,17 @@ def build_index(data_dir: Path, bbc: Path = BBC) -> None:
         print(f"indexing seeds/ and {bbc} into {data_dir}…", file=sys.stderr, flush=True)
         report = service.ingest([ROOT / "seeds", bbc])
         print(f"indexed {report.added} articles in {report.seconds:.0f} s", file=sys.stderr)
+
+
+@contextmanager
+def bench_index(data_dir: Path | None) -> Iterator[Path]:
+    """The index to measure: data_dir (built there if missing) or a temporary one."""
+    if not BBC.exists():
+        raise SystemExit(f"no data at {BBC}")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = data_dir or Path(tmp)
+        build_index(path)
+        yield path
 
 
 def questions(bbc: Path = BBC, limit: int = 400) -> list[str]:

@@ -14,14 +14,13 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 
-from eval.bench_common import BBC, ROOT, build_index, questions
+from eval.bench_common import ROOT, bench_index, questions
 
 
 async def _load(
@@ -65,12 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--max-requests", type=int, default=3000)
     args = parser.parse_args(argv)
-    if not BBC.exists():
-        print(f"no data at {BBC}", file=sys.stderr)
-        return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = args.data_dir or Path(tmp)
-        build_index(data_dir)
+    with bench_index(args.data_dir) as data_dir:
         asked = questions()
         port = _free_port()
         url = f"http://127.0.0.1:{port}"

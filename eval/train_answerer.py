@@ -51,9 +51,9 @@ def collect(path: Path, n_questions: int) -> list[dict]:  # type: ignore[type-ar
     gone = set(random.Random(HOLDOUT_SEED).sample(titles, len(titles) // 8))
     gone_ids = {a.id for a in qset.articles if a.title in gone}
     qset.articles = [a for a in qset.articles if a.title not in gone]
-    for q in qset.questions:
-        if set(q.gold_articles) & gone_ids:
-            q.answerable, q.gold_articles = False, []
+    for held in qset.questions:
+        if set(held.gold_articles) & gone_ids:
+            held.answerable, held.gold_articles = False, []
     pool = [q for q in qset.questions if q.id not in test_ids]
     questions = random.Random(HOLDOUT_SEED).sample(pool, min(n_questions, len(pool)))
     rows = []
