@@ -266,7 +266,7 @@ function renderArticles() {
   $("article-list").replaceChildren(...shown.map((a) => el("li", {},
     el("div", { class: "info" },
       el("div", { class: "title", text: a.title }),
-      el("p", { class: "meta", text: [a.source, a.date ? formatDate(a.date) : null, `${a.chunks} chunks`].filter(Boolean).join(" · ") })),
+      el("p", { class: "meta", text: [a.source, a.date ? formatDate(a.date) : null, `${a.chunks} chunk${a.chunks === 1 ? "" : "s"}`].filter(Boolean).join(" · ") })),
     el("button", { type: "button", "aria-label": `Delete ${a.title}`, onclick: () => removeArticle(a) }, "Delete"))));
 }
 
