@@ -58,31 +58,52 @@ class ExtractiveAnswerer:
         if not 0 <= self.threshold <= 1:
             raise ValueError(f"threshold must be within [0, 1], got {self.threshold}")
 
-    def answer(self, question: str, passages: Sequence[ScoredChunk], weight: TermWeight) -> Draft:
+    def rank(self, question: str, passages: Sequence[ScoredChunk], weight: TermWeight) -> Ranking:
+        """The passages' sentences, best first, with their probabilities and the confidence."""
         q = Question.parse(question, weight)
         sentences = sentences_of(passages)
         if not sentences or not q.weights:
-            return _abstain(sentences[:2], 0.0)
+            return Ranking(q, sentences, [0.0] * len(sentences), 0.0)
         rows = sentence_features(q, sentences)
         probs = [self.model.ranker(row) for row in rows]
         order = sorted(range(len(sentences)), key=lambda i: -probs[i])
-        best = order[0]
-        confidence = self.model.confidence(confidence_features(rows, probs, best))
-        if confidence < self.threshold:
-            return _abstain([sentences[i] for i in order[:2]], confidence)
-        picked = [sentences[best]]
-        for i in order[1:3]:
-            words = len(sentences[best].text.split()) + len(sentences[i].text.split())
-            if probs[i] >= self.model.second_ratio * probs[best] and words <= MAX_ANSWER_WORDS:
+        confidence = self.model.confidence(confidence_features(rows, probs, order[0]))
+        return Ranking(q, [sentences[i] for i in order], [probs[i] for i in order], confidence)
+
+    def answer(self, question: str, passages: Sequence[ScoredChunk], weight: TermWeight) -> Draft:
+        ranked = self.rank(question, passages, weight)
+        sentences, probs = ranked.sentences, ranked.probs
+        if not sentences or not ranked.question.weights or ranked.confidence < self.threshold:
+            return abstain(sentences[:2], ranked.confidence)
+        picked = [sentences[0]]
+        for i in (1, 2)[: len(sentences) - 1]:
+            words = len(sentences[0].text.split()) + len(sentences[i].text.split())
+            if probs[i] >= self.model.second_ratio * probs[0] and words <= MAX_ANSWER_WORDS:
                 picked.append(sentences[i])
                 break
-        short = next(
-            (span for s in picked if (span := best_span(s.text, question, q.kind, q.weights))),
-            None,
-        )
-        citations = _cite(picked)
+        citations = cite(picked)
         text = " ".join(f"{_clip(s.text)} [{c.n}]" for s, c in zip(picked, citations, strict=True))
-        return Draft(text, short.text if short else None, True, confidence, citations)
+        return Draft(
+            text, short_answer(picked, ranked.question), True, ranked.confidence, citations
+        )
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """What the extractive answerer makes of the passages, before it decides what to say."""
+
+    question: Question
+    sentences: list[Sentence]  # best first
+    probs: list[float]
+    confidence: float
+
+
+def short_answer(sentences: Sequence[Sentence], q: Question) -> str | None:
+    """The first span of the asked-for kind found in the sentences, in order."""
+    span = next(
+        (span for s in sentences if (span := best_span(s.text, q.text, q.kind, q.weights))), None
+    )
+    return span.text if span else None
 
 
 def make_answerer(settings: Settings) -> Answerer:
@@ -111,13 +132,13 @@ def verify_citations(answer: Answer, text_of: Callable[[str], str]) -> None:
             raise CitationError(f"the answer cites [{marker}] but has no such citation")
 
 
-def _abstain(closest: Sequence[Sentence], confidence: float) -> Draft:
-    citations = _cite(list(closest))
+def abstain(closest: Sequence[Sentence], confidence: float) -> Draft:
+    citations = cite(list(closest))
     text = NOT_COVERED + (" The closest passages are cited." if citations else "")
     return Draft(text, None, False, confidence, citations)
 
 
-def _cite(sentences: list[Sentence]) -> tuple[Citation, ...]:
+def cite(sentences: list[Sentence]) -> tuple[Citation, ...]:
     return tuple(
         Citation(
             n=i,

@@ -12,11 +12,10 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
-from qa.answering import MAX_ANSWER_WORDS, Draft, ExtractiveAnswerer, _abstain, _cite
+from qa.answering import MAX_ANSWER_WORDS, Draft, ExtractiveAnswerer, abstain, cite, short_answer
 from qa.errors import QAError
-from qa.features import Question, TermWeight, sentence_features, sentences_of
+from qa.features import TermWeight
 from qa.settings import Settings
-from qa.spans import best_span
 from qa.types import ScoredChunk
 
 NOT_IN_ARTICLES = "NOT_IN_ARTICLES"
@@ -74,14 +73,12 @@ class LLMAnswerer:
         )
 
     def answer(self, question: str, passages: Sequence[ScoredChunk], weight: TermWeight) -> Draft:
-        extractive = self._extractive.answer(question, passages, weight)
-        if not extractive.answered:
-            return extractive  # the articles do not support an answer: no need to ask
-        q = Question.parse(question, weight)
-        sentences = sentences_of(passages)
-        probs = [self._extractive.model.ranker(r) for r in sentence_features(q, sentences)]
-        order = sorted(range(len(sentences)), key=lambda i: -probs[i])[: self._candidates]
-        shown = [sentences[i] for i in order]
+        ranked = self._extractive.rank(question, passages, weight)
+        supported = ranked.sentences and ranked.question.weights
+        if not supported or ranked.confidence < self._extractive.threshold:
+            # The articles do not support an answer: no need to ask.
+            return abstain(ranked.sentences[:2], ranked.confidence)
+        shown = ranked.sentences[: self._candidates]
         prompt = "\n".join(f"[{n}] {' '.join(s.text.split())}" for n, s in enumerate(shown, 1))
         reply = self._llm.complete(SYSTEM, f"Sentences:\n{prompt}\n\nQuestion: {question}").strip()
         used = [
@@ -90,7 +87,7 @@ class LLMAnswerer:
             if 1 <= int(m) <= len(shown)
         ]
         if NOT_IN_ARTICLES in reply or not used:
-            return _abstain(shown[:2], extractive.confidence)  # uncited text is not an answer
+            return abstain(shown[:2], ranked.confidence)  # uncited text is not an answer
         renumber = {old: new for new, old in enumerate(used, 1)}
         text = re.sub(
             r"\[(\d+)\]",
@@ -98,8 +95,10 @@ class LLMAnswerer:
             reply,
         )
         cited = [shown[i - 1] for i in used]
-        short = next(
-            (span.text for s in cited if (span := best_span(s.text, question, q.kind, q.weights))),
-            None,
+        return Draft(
+            " ".join(text.split()),
+            short_answer(cited, ranked.question),
+            True,
+            ranked.confidence,
+            cite(cited),
         )
-        return Draft(" ".join(text.split()), short, True, extractive.confidence, _cite(cited))

@@ -52,11 +52,6 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
 
 @cache
 def _stopword_set() -> frozenset[str]:
-    return frozenset(_stopwords())
-
-
-@cache
-def _stopwords() -> list[str]:
     """NLTK's English stopwords (the copy llama-index ships) and bm25s's own list."""
     from bm25s.stopwords import STOPWORDS_EN
 
@@ -64,7 +59,7 @@ def _stopwords() -> list[str]:
 
     words = set(STOPWORDS_EN)
     words.update(nltk_data("corpora/stopwords/english").read_text().split())
-    return sorted(words)
+    return frozenset(words)
 
 
 @cache
