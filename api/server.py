@@ -49,6 +49,8 @@ def create_app(settings: Settings, service: Any = None) -> FastAPI:
             from qa.service import Service
 
             app.state.service = await run_in_threadpool(Service, settings)
+            # Load the answerer's models now, not on the first question.
+            await run_in_threadpool(lambda: app.state.service.answerer)
         else:
             app.state.service = service
         try:

@@ -2,11 +2,14 @@
 
     python -m eval.train_answerer [--squad PATH] [--questions 4000]
 
-The questions of the evaluation sample (`qa eval SQUAD --sample 500 --seed 0`) are left out,
-and a quarter of the paragraphs are kept out of the index so their questions teach what a
-near miss looks like: the article is there, the answer is not. Half of the questions train the
-ranker, the other half the confidence and the abstention threshold. Writes qa/answer_model.json.
-An eighth of the Wikipedia articles are left out whole, for questions on topics not indexed.
+Only questions of the "answerer" paragraphs of eval.sets.squad_training_split are used: never
+those of the evaluation sample's paragraphs (`qa eval SQUAD --sample 500 --seed 0`), never those
+the sentence reader was fine-tuned on (so its scores look here as they will on unseen text).
+A quarter of the paragraphs are kept out of the index so their questions teach what a near miss
+looks like: the article is there, the answer is not; an eighth of the Wikipedia articles are
+left out whole, for questions on topics not indexed. Half of the questions train the two
+ranking stages, the other half the confidence and the abstention threshold. Writes
+qa/answer_model.json. Run eval.train_reader first when the reader changes.
 """
 
 from __future__ import annotations
@@ -22,16 +25,20 @@ from pathlib import Path
 import numpy as np
 
 from eval.metrics import best_threshold, contains_any
-from eval.sets import load_squad
+from eval.sets import load_squad, squad_training_split
 from qa.features import (
     CONFIDENCE_FEATURES,
+    FINAL_FEATURES,
     MODEL_FILE,
     SENTENCE_FEATURES,
     Question,
     confidence_features,
+    final_row,
     sentence_features,
     sentences_of,
+    to_read,
 )
+from qa.reader import load_reader
 
 DEFAULT_SQUAD = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad-v1.1-dev.json"
 HOLDOUT_SEED = 11
@@ -43,7 +50,8 @@ def collect(path: Path, n_questions: int) -> list[dict]:  # type: ignore[type-ar
     from qa.service import Service
     from qa.settings import Settings
 
-    test_ids = {q.id for q in load_squad(path, sample=500, seed=0).questions}
+    split = squad_training_split(path)
+    mine = {q.id for q in load_squad(path).questions if split[q.gold_articles[0]] == "answerer"}
     qset = load_squad(path, holdout=0.25, seed=HOLDOUT_SEED)
     # Also keep whole Wikipedia articles out: their questions are about topics the index does
     # not cover at all, the other kind of question a reader must decline.
@@ -54,7 +62,7 @@ def collect(path: Path, n_questions: int) -> list[dict]:  # type: ignore[type-ar
     for held in qset.questions:
         if set(held.gold_articles) & gone_ids:
             held.answerable, held.gold_articles = False, []
-    pool = [q for q in qset.questions if q.id not in test_ids]
+    pool = [q for q in qset.questions if q.id in mine]
     questions = random.Random(HOLDOUT_SEED).sample(pool, min(n_questions, len(pool)))
     rows = []
     with (
@@ -66,6 +74,7 @@ def collect(path: Path, n_questions: int) -> list[dict]:  # type: ignore[type-ar
         for i in range(0, len(qset.articles), 256):
             service.add_articles(qset.articles[i : i + 256])
         idf = service.retriever.refresh().lexical.idf
+        reader = load_reader()
         started = time.perf_counter()
         for n, item in enumerate(questions, 1):
             passages = service.search(item.question, top_k=5)
@@ -74,10 +83,14 @@ def collect(path: Path, n_questions: int) -> list[dict]:  # type: ignore[type-ar
             if not sentences or not q.weights:
                 continue
             feats = sentence_features(q, sentences)
+            logits = reader.logits(
+                item.question, [s.text for s in sentences], [s.passage.title for s in sentences]
+            )
             gold = [item.answerable and contains_any(s.text, item.accept) for s in sentences]
             rows.append(
                 {
                     "features": feats,
+                    "reader": logits,
                     "gold": gold,
                     "answerable": item.answerable,
                     "words": [len(s.text.split()) for s in sentences],
@@ -100,12 +113,37 @@ def fit(rows: list[dict]) -> dict:  # type: ignore[type-arg]
     half = len(rows) // 2
     rank_rows, conf_rows = rows[:half], rows[half:]
 
-    x = np.array([f for r in rank_rows if r["answerable"] for f in r["features"]])
-    y = np.array([g for r in rank_rows if r["answerable"] for g in r["gold"]])
+    learn = [r for r in rank_rows if r["answerable"]]
+    x = np.array([f for r in learn for f in r["features"]])
+    y = np.array([g for r in learn for g in r["gold"]])
     ranker = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced").fit(x, y)
 
-    def probs(r: dict) -> list[float]:  # type: ignore[type-arg]
+    def first(r: dict) -> list[float]:  # type: ignore[type-arg]
         return list(ranker.predict_proba(np.array(r["features"]))[:, 1])
+
+    # The second stage learns from the sentences the reader reads, as at run time.
+    fx, fy = [], []
+    for r in learn:
+        p = first(r)
+        for i in to_read(p):
+            fx.append(final_row(p[i], r["reader"][i]))
+            fy.append(r["gold"][i])
+    final = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced").fit(
+        np.array(fx), np.array(fy)
+    )
+
+    def read(r: dict) -> tuple[list[float], dict[int, float]]:  # type: ignore[type-arg]
+        """Final probabilities (unread sentences after read ones) and the reader's logits."""
+        p = first(r)
+        reader = {i: r["reader"][i] for i in to_read(p)}
+        if not reader:
+            return p, reader
+        rows = np.array([final_row(p[i], z) for i, z in reader.items()])
+        final_p = dict(zip(reader, final.predict_proba(rows)[:, 1], strict=True))
+        return [float(final_p[i]) if i in final_p else p[i] * 1e-3 for i in range(len(p))], reader
+
+    def probs(r: dict) -> list[float]:  # type: ignore[type-arg]
+        return read(r)[0]
 
     # Which second-sentence rule makes the most answers contain their gold span?
     def contained(r: dict, ratio: float) -> bool:  # type: ignore[type-arg]
@@ -124,9 +162,9 @@ def fit(rows: list[dict]) -> dict:  # type: ignore[type-arg]
 
     cx, cy = [], []
     for r in conf_rows:
-        p = probs(r)
+        p, reader = read(r)
         best = int(np.argmax(p))
-        cx.append(confidence_features(r["features"], p, best))
+        cx.append(confidence_features(r["features"], p, best, reader))
         cy.append(r["answerable"] and contained(r, second_ratio))
     confidence = LogisticRegression(C=1.0, max_iter=2000).fit(np.array(cx), np.array(cy))
     conf = confidence.predict_proba(np.array(cx))[:, 1]
@@ -137,6 +175,11 @@ def fit(rows: list[dict]) -> dict:  # type: ignore[type-arg]
             "coef": ranker.coef_[0].round(5).tolist(),
             "intercept": round(float(ranker.intercept_[0]), 5),
         },
+        "final": {
+            "features": list(FINAL_FEATURES),
+            "coef": final.coef_[0].round(5).tolist(),
+            "intercept": round(float(final.intercept_[0]), 5),
+        },
         "confidence": {
             "features": list(CONFIDENCE_FEATURES),
             "coef": confidence.coef_[0].round(5).tolist(),
@@ -145,7 +188,8 @@ def fit(rows: list[dict]) -> dict:  # type: ignore[type-arg]
         "threshold": threshold,
         "second_ratio": second_ratio,
         "trained_on": {
-            "data": "SQuAD v1.1 dev; the 500 questions of `--sample 500 --seed 0` excluded",
+            "data": "SQuAD v1.1 dev, the 'answerer' paragraphs of eval.sets.squad_training_split "
+            "(none of the paragraphs of `--sample 500 --seed 0`, none the reader learned from)",
             "questions": len(rows),
             "holdout": 0.25,
             "seed": HOLDOUT_SEED,
@@ -161,9 +205,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
     parser.add_argument("--questions", type=int, default=4000)
     parser.add_argument("--out", type=Path, default=MODEL_FILE)
+    parser.add_argument(
+        "--rows", type=Path, help="Keep the collected features in this file and reuse them."
+    )
     args = parser.parse_args(argv)
-    print(f"collecting features for {args.questions} SQuAD questions…", file=sys.stderr)
-    model = fit(collect(args.squad, args.questions))
+    if args.rows and args.rows.exists():
+        rows = json.loads(args.rows.read_text())
+    else:
+        print(f"collecting features for {args.questions} SQuAD questions…", file=sys.stderr)
+        rows = collect(args.squad, args.questions)
+        if args.rows:
+            args.rows.write_text(json.dumps(rows))
+    model = fit(rows)
     args.out.write_text(json.dumps(model, indent=2) + "\n")
     print(json.dumps(model["trained_on"], indent=2))
     print(f"threshold {model['threshold']}, second sentence at {model['second_ratio']} of the best")

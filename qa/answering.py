@@ -14,9 +14,11 @@ from qa.features import (
     Sentence,
     TermWeight,
     confidence_features,
+    final_row,
     load_model,
     sentence_features,
     sentences_of,
+    to_read,
 )
 from qa.settings import Settings
 from qa.spans import best_span
@@ -37,6 +39,14 @@ class Draft:
     citations: tuple[Citation, ...]
 
 
+class Reader(Protocol):
+    """Says, as a logit, how likely each sentence is to answer the question (qa/reader.py)."""
+
+    def logits(
+        self, question: str, sentences: Sequence[str], titles: Sequence[str | None] | None = None
+    ) -> list[float]: ...
+
+
 class Answerer(Protocol):
     """Turns a question and its retrieved passages into a cited Draft."""
 
@@ -48,12 +58,24 @@ class Answerer(Protocol):
 class ExtractiveAnswerer:
     """Picks the sentences that answer, from the passages alone; never writes new claims.
 
-    Sentences are ranked, and the answer's confidence estimated, by logistic models over
-    lexical, type and retrieval features (qa/features.py) learned from SQuAD paragraphs.
+    Sentences are ranked in two stages: a logistic model over lexical, type and retrieval
+    features (qa/features.py) orders them all, the reader (qa/reader.py, a cross-encoder) reads
+    the best few, and a second logistic model weighs both; a third turns the evidence into the
+    answer's confidence. All are learned from SQuAD paragraphs (eval/train_*.py).
     """
 
-    def __init__(self, threshold: float | None = None, model: AnswerModel | None = None) -> None:
+    def __init__(
+        self,
+        threshold: float | None = None,
+        model: AnswerModel | None = None,
+        reader: Reader | None = None,
+    ) -> None:
         self.model = model or load_model()
+        if reader is None:
+            from qa.reader import load_reader
+
+            reader = load_reader()
+        self.reader = reader
         self.threshold = self.model.threshold if threshold is None else threshold
         if not 0 <= self.threshold <= 1:
             raise ValueError(f"threshold must be within [0, 1], got {self.threshold}")
@@ -65,9 +87,19 @@ class ExtractiveAnswerer:
         if not sentences or not q.weights:
             return Ranking(q, sentences, [0.0] * len(sentences), 0.0)
         rows = sentence_features(q, sentences)
-        probs = [self.model.ranker(row) for row in rows]
+        first = [self.model.ranker(row) for row in rows]
+        read = to_read(first)
+        logits = self.reader.logits(
+            question, [sentences[i].text for i in read], [sentences[i].passage.title for i in read]
+        )
+        reader = dict(zip(read, logits, strict=True))
+        # Sentences the reader did not read rank after those it did, in the first ranker's order.
+        probs = [
+            self.model.final(final_row(p, reader[i])) if i in reader else p * 1e-3
+            for i, p in enumerate(first)
+        ]
         order = sorted(range(len(sentences)), key=lambda i: -probs[i])
-        confidence = self.model.confidence(confidence_features(rows, probs, order[0]))
+        confidence = self.model.confidence(confidence_features(rows, probs, order[0], reader))
         return Ranking(q, [sentences[i] for i in order], [probs[i] for i in order], confidence)
 
     def answer(self, question: str, passages: Sequence[ScoredChunk], weight: TermWeight) -> Draft:

@@ -17,13 +17,13 @@ from .conftest import ROOT, SEEDS, shared_data
 pytestmark = pytest.mark.slow
 cli.add_command(eval_command, "eval")
 
-# Measured on 2026-11-29 (README): SQuAD answer accuracy 0.706, seed answerable 0.905 and
-# evidence 0.917 with the BBC distractors, HotpotQA both-supports recall 0.846. The floors sit a
+# Measured on 2026-11-29 (README): SQuAD answer accuracy 0.756, seed answerable 0.952 and
+# evidence 0.979 with the BBC distractors, HotpotQA both-supports recall 0.846. The floors sit a
 # little under them so a regression fails. They are not the goals (issue 3 asks for 0.80 and
 # every seed question right); raise them as the answerer improves.
-SQUAD_ANSWER_FLOOR = 0.68
-SEED_ANSWERABLE_FLOOR = 0.88
-SEED_EVIDENCE_FLOOR = 0.88
+SQUAD_ANSWER_FLOOR = 0.73
+SEED_ANSWERABLE_FLOOR = 0.92
+SEED_EVIDENCE_FLOOR = 0.95
 HOTPOT_SUPPORT_FLOOR = 0.82
 
 
@@ -73,3 +73,25 @@ def test_hotpotqa_supporting_paragraphs(tmp_path: Path, monkeypatch: pytest.Monk
     assert hybrid["support_recall@10"] >= HOTPOT_SUPPORT_FLOOR
     assert hybrid["support_recall@10"] >= dense["support_recall@10"]
     assert code == 0
+
+
+def test_learned_parts_never_see_the_reported_sample() -> None:
+    """The reader and the answerer learn from disjoint SQuAD paragraphs, neither from those of
+    the 500 questions the README reports."""
+    from eval.sets import load_squad, squad_training_split
+    from eval.train_reader import groups
+
+    squad = shared_data("squad-v1.1-dev.json")
+    split = squad_training_split(squad)
+    reported = load_squad(squad, sample=500, seed=0).questions
+    assert {split[a] for q in reported for a in q.gold_articles} == {"test"}
+    assert set(split) == {a.id for a in load_squad(squad).articles}
+    assert {"reader", "answerer"} <= set(split.values())
+
+    texts = {a.id: a.text for a in load_squad(squad).articles}
+    unseen = " ".join(t for a, t in texts.items() if split[a] != "reader")
+    train, _ = groups(squad)
+    sentences = {s for _, candidates, _ in train for s, _ in candidates}
+    assert len(sentences) > 4_000
+    # A sentence may repeat word for word across paragraphs; a leak would be hundreds.
+    assert sum(s in unseen for s in sentences) < 20

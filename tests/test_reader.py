@@ -1,0 +1,60 @@
+"""The sentence reader: the shipped fine-tuned cross-encoder, loaded and run for real."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qa.reader import CONFIG, READER_DIR, WEIGHTS, SentenceReader, load_reader
+
+BRIDGE = [
+    "The stone bridge over the river was begun in 1357 under King Charles IV.",
+    "It is 516 metres long and nearly 10 metres wide.",
+    "Thirty statues of saints line its parapets, most of them copies.",
+    "In summer, painters and musicians crowd the bridge from dawn.",
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("How long is the bridge?", 1),
+        ("Under which king was the bridge begun?", 0),
+        ("How many statues stand on the bridge?", 2),
+        ("Who crowds the bridge in summer?", 3),
+    ],
+)
+def test_the_answering_sentence_scores_highest(question: str, answer: int) -> None:
+    scores = load_reader().score(question, BRIDGE)
+    assert max(range(len(BRIDGE)), key=lambda i: scores[i]) == answer, scores
+    assert all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_a_near_miss_scores_below_an_answer() -> None:
+    """Same topic, same words, but the asked-for fact is not there."""
+    reader = load_reader()
+    answered = max(reader.score("How long is the bridge?", BRIDGE))
+    missed = max(reader.score("How much did the bridge cost to build?", BRIDGE))
+    assert missed < answered
+
+
+def test_batches_of_any_size_agree_with_one_at_a_time() -> None:
+    reader = load_reader()
+    together = reader.logits("How long is the bridge?", BRIDGE)
+    alone = [reader.logits("How long is the bridge?", [s])[0] for s in BRIDGE]
+    assert together == pytest.approx(alone, abs=0.15)  # bf16 padding noise, not more
+    assert reader.logits("How long is the bridge?", []) == []
+
+
+def test_weights_that_do_not_fit_are_refused(tmp_path: Path) -> None:
+    shutil.copy(READER_DIR / WEIGHTS, tmp_path / WEIGHTS)
+    config = json.loads((READER_DIR / CONFIG).read_text())
+    (tmp_path / CONFIG).write_text(json.dumps(config | {"layers": config["layers"] - 1}))
+    with pytest.raises(ValueError, match="does not fit"):
+        SentenceReader(tmp_path)
+    (tmp_path / CONFIG).write_text(json.dumps(config | {"layers": 40}))
+    with pytest.raises(ValueError, match="layers"):
+        SentenceReader(tmp_path)
