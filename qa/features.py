@@ -59,7 +59,7 @@ CONFIDENCE_FEATURES = (
     "reader",
     "reader_margin",
 )
-# The reader (qa/reader.py) reads the first ranker's best few sentences, at ~4 ms a sentence; a
+# The reader (qa/reader.py) reads the first ranker's best few sentences, at ~4-5 ms a sentence; a
 # second model weighs the two opinions. Reading more than four found no more answers on the
 # answerer's SQuAD paragraphs (top-1 0.843 reading 4, 0.849 reading all).
 READ_TOP = 4
