@@ -75,9 +75,10 @@ def build(config: ReaderConfig) -> tuple[Any, Any, Any]:
 
 
 def pooled_logits(encoder: Any, head: Any, batch: Any) -> Any:
-    """Mean of the last layer over real tokens (how the base model was trained), then the head."""
-    hidden = encoder(**batch).last_hidden_state
-    mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    """Mean of the last layer over real tokens (how the base model was trained), then the head;
+    pooled in float32 whatever the encoder computes in."""
+    hidden = encoder(**batch).last_hidden_state.float()
+    mask = batch["attention_mask"].unsqueeze(-1).float()
     mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
     return head(mean).squeeze(-1)
 
@@ -127,10 +128,7 @@ class SentenceReader:
             return_tensors="pt",
         )
         with self._lock, torch.inference_mode():
-            hidden = self._encoder(**batch).last_hidden_state.float()
-            mask = batch["attention_mask"].unsqueeze(-1).float()
-            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-            return [float(x) for x in self._head(mean).squeeze(-1)]
+            return [float(x) for x in pooled_logits(self._encoder, self._head, batch)]
 
     def score(
         self, question: str, sentences: Sequence[str], titles: Sequence[str | None] | None = None
