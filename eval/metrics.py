@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
 _QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"})
 
 
@@ -43,9 +44,12 @@ def f1(prediction: str | None, golds: Sequence[str]) -> float:
 
 
 def contains_any(answer: str, accept: Sequence[str]) -> bool:
-    """Whether the answer contains one of the accepted strings (normalised, whole words)."""
-    padded = f" {normalize(answer)} "
-    return any(f" {normalize(a)} " in padded for a in accept if normalize(a))
+    """Whether the answer contains one of the accepted strings (normalised, whole words; a
+    possessive counts as the word: "Iraq's forces" contains "Iraq")."""
+    padded = f" {normalize(_POSSESSIVE.sub('', answer))} "
+    return any(
+        f" {want} " in padded for a in accept if (want := normalize(_POSSESSIVE.sub("", a)))
+    )
 
 
 def word_count(text: str) -> int:

@@ -34,6 +34,13 @@ def test_containment_is_whole_words_and_normalised() -> None:
     assert metrics.contains_any("“positive repercussions”", ['"positive repercussions"'])
 
 
+def test_a_possessive_contains_its_word_but_not_other_words() -> None:
+    assert metrics.contains_any("to reinforce Iraq’s military forces [1]", ["Iraq"])
+    assert metrics.contains_any("Turkey's Adana province", ["Turkey's Adana"])
+    assert not metrics.contains_any("Iraqis said", ["Iraq"])
+    assert not metrics.contains_any("its forces", ["it"])
+
+
 def test_answer_correct_rules() -> None:
     long = "word " * 81 + "Toner"
     assert metrics.answer_correct(True, "Mark Toner [1]", ["Mark Toner"], True)
