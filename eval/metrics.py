@@ -47,9 +47,7 @@ def contains_any(answer: str, accept: Sequence[str]) -> bool:
     """Whether the answer contains one of the accepted strings (normalised, whole words; a
     possessive counts as the word: "Iraq's forces" contains "Iraq")."""
     padded = f" {normalize(_POSSESSIVE.sub('', answer))} "
-    return any(
-        f" {want} " in padded for a in accept if (want := normalize(_POSSESSIVE.sub("", a)))
-    )
+    return any(f" {want} " in padded for a in accept if (want := normalize(_POSSESSIVE.sub("", a))))
 
 
 def word_count(text: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,3 +185,37 @@ def squad_training_split(path: Path, reader_share: float = 0.6, seed: int = 23) 
     split.update({a: "reader" for a in rest[:cut]})
     split.update({a: "answerer" for a in rest[cut:]})
     return split
+
+
+def swap_term(question: str, answer: str, elsewhere: list[str], rng: random.Random) -> str | None:
+    """The question with its most specific word that the answer holds replaced by a word of the
+    same kind found elsewhere in the article but not in the answer: the same topic, the same
+    sentence, a fact it does not give ("What did the spokesman say about Iran?")."""
+    from wordfreq import zipf_frequency
+
+    from qa.retrieval import tokenize
+
+    here = set(tokenize([answer])[0])
+    words = re.findall(r"[A-Za-z][\w'-]+", question)
+    stems = tokenize(words) if words else []
+    held = [
+        (zipf_frequency(w, "en"), w)
+        for w, ts in zip(words, stems, strict=True)
+        if ts and all(t in here for t in ts) and zipf_frequency(w, "en") < 4.5
+    ]
+    if not held:
+        return None
+    _, word = min(held)
+    pool = sorted(
+        {
+            w
+            for text in elsewhere
+            for w in re.findall(r"[A-Za-z][\w'-]+", text)
+            if w[0].isupper() == word[0].isupper()
+            and zipf_frequency(w, "en") < 4.5
+            and not set(tokenize([w])[0]) & here
+        }
+    )
+    if not pool:
+        return None
+    return re.sub(rf"\b{re.escape(word)}\b", rng.choice(pool), question, count=1)

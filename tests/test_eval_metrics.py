@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,23 @@ def test_set_loader_reports_bad_lines(tmp_path: Path) -> None:
     path.write_text(json.dumps(good) + "\n" + json.dumps(good) + "\n")
     with pytest.raises(SetError, match="ids repeat"):
         load_jsonl(path)
+
+
+def test_a_swapped_question_asks_for_what_the_answer_sentence_lacks() -> None:
+    from eval.sets import swap_term
+    from qa.retrieval import tokenize
+
+    answer = "Spokesman Mark Toner said the airstrikes on Atme were not deliberate."
+    elsewhere = ["Turkey hosts Incirlik Air Base.", "the jets flew from Adana."]
+    question = "What did Mark Toner say about Atme?"
+    swapped = swap_term(question, answer, elsewhere, random.Random(0))
+    assert swapped is not None and swapped != question
+    # One capitalised word of the answer became a capitalised word found only elsewhere.
+    gone = set(tokenize([question])[0]) - set(tokenize([swapped])[0])
+    new = set(tokenize([swapped])[0]) - set(tokenize([question])[0])
+    here = set(tokenize([answer])[0])
+    assert len(gone) == 1 and gone <= here
+    assert len(new) == 1 and not new & here and new <= set(tokenize([" ".join(elsewhere)])[0])
+    assert swapped.split()[-1][0].isupper()
+    # Nothing to swap: no question word is both specific and in the answer.
+    assert swap_term("What happened?", answer, elsewhere, random.Random(0)) is None
