@@ -80,6 +80,7 @@ def collect(path: Path, n_questions: int) -> list[dict]:  # type: ignore[type-ar
     # the answer sentence holds swapped for a word found elsewhere in the article. Everything
     # else still matches the answer sentence; the fact asked about is not there.
     texts = {a.id: a.text for a in qset.articles}
+    title_of = {a.id: a.title for a in qset.articles}
     by_title: dict[str, list[str]] = {}
     for a in qset.articles:
         by_title.setdefault(a.title, []).append(a.id)
@@ -90,8 +91,7 @@ def collect(path: Path, n_questions: int) -> list[dict]:  # type: ignore[type-ar
             continue
         home = item.gold_articles[0]
         answer = next((s for s in _sentences(texts[home]) if contains_any(s, item.accept)), None)
-        title = next(a.title for a in qset.articles if a.id == home)
-        elsewhere = [s for a in by_title[title] if a != home for s in _sentences(texts[a])]
+        elsewhere = [s for a in by_title[title_of[home]] if a != home for s in _sentences(texts[a])]
         question = answer and swap_term(item.question, answer, elsewhere, swap_rng)
         if question:
             swapped.append((item.model_copy(update={"question": question}), "swapped"))
