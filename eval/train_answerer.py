@@ -45,6 +45,7 @@ from qa.features import (
     Question,
     confidence_features,
     final_row,
+    previous_sentences,
     sentence_features,
     sentences_of,
     to_read,
@@ -116,7 +117,10 @@ def collect(path: Path, n_questions: int) -> list[dict]:  # type: ignore[type-ar
                 continue
             feats = sentence_features(q, sentences)
             logits = reader.logits(
-                item.question, [s.text for s in sentences], [s.passage.title for s in sentences]
+                item.question,
+                [s.text for s in sentences],
+                [s.passage.title for s in sentences],
+                previous_sentences(sentences),
             )
             answerable = item.answerable and kind == "plain"
             gold = [answerable and contains_any(s.text, item.accept) for s in sentences]

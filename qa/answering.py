@@ -16,6 +16,7 @@ from qa.features import (
     confidence_features,
     final_row,
     load_model,
+    previous_sentences,
     sentence_features,
     sentences_of,
     to_read,
@@ -43,7 +44,11 @@ class Reader(Protocol):
     """Says, as a logit, how likely each sentence is to answer the question (qa/reader.py)."""
 
     def logits(
-        self, question: str, sentences: Sequence[str], titles: Sequence[str | None] | None = None
+        self,
+        question: str,
+        sentences: Sequence[str],
+        titles: Sequence[str | None] | None = None,
+        previous: Sequence[str | None] | None = None,
     ) -> list[float]: ...
 
 
@@ -89,8 +94,12 @@ class ExtractiveAnswerer:
         rows = sentence_features(q, sentences)
         first = [self.model.ranker(row) for row in rows]
         read = to_read(first)
+        before = previous_sentences(sentences)
         logits = self.reader.logits(
-            question, [sentences[i].text for i in read], [sentences[i].passage.title for i in read]
+            question,
+            [sentences[i].text for i in read],
+            [sentences[i].passage.title for i in read],
+            [before[i] for i in read],
         )
         reader = dict(zip(read, logits, strict=True))
         # Sentences the reader did not read rank after those it did, in the first ranker's order.

@@ -34,17 +34,24 @@ class ReaderConfig:
     layers: int
     max_length: int
     titles: bool = False  # whether it reads "title: sentence" rather than the sentence alone
+    context: bool = False  # whether it also reads the sentence before, after a [SEP]
 
     @classmethod
     def load(cls, folder: Path) -> ReaderConfig:
         data = json.loads((folder / CONFIG).read_text())
         return cls(
-            data["base"], int(data["layers"]), int(data["max_length"]), bool(data.get("titles"))
+            data["base"],
+            int(data["layers"]),
+            int(data["max_length"]),
+            bool(data.get("titles")),
+            bool(data.get("context")),
         )
 
-    def passage(self, sentence: str, title: str | None) -> str:
-        """What the reader reads beside the question."""
-        return f"{title}: {sentence}" if self.titles and title else sentence
+    def passage(self, sentence: str, title: str | None, previous: str | None = None) -> str:
+        """What the reader reads beside the question; the sentence before comes last, so it is
+        what truncation cuts first."""
+        text = f"{title}: {sentence}" if self.titles and title else sentence
+        return f"{text} [SEP] {previous}" if self.context and previous else text
 
 
 def build(config: ReaderConfig) -> tuple[Any, Any, Any]:
@@ -111,17 +118,26 @@ class SentenceReader:
         log.info("loaded the sentence reader (%d layers, bf16=%s)", self.config.layers, self._bf16)
 
     def logits(
-        self, question: str, sentences: Sequence[str], titles: Sequence[str | None] | None = None
+        self,
+        question: str,
+        sentences: Sequence[str],
+        titles: Sequence[str | None] | None = None,
+        previous: Sequence[str | None] | None = None,
     ) -> list[float]:
-        """One logit a sentence; titles are those of the sentences' articles."""
+        """One logit a sentence; titles are those of the sentences' articles, previous the
+        sentences just before them (None for the first of a passage)."""
         if not sentences:
             return []
         import torch
 
         titles = titles or [None] * len(sentences)
+        previous = previous or [None] * len(sentences)
         batch = self._tokenizer(
             [question] * len(sentences),
-            [self.config.passage(s, t) for s, t in zip(sentences, titles, strict=True)],
+            [
+                self.config.passage(s, t, p)
+                for s, t, p in zip(sentences, titles, previous, strict=True)
+            ],
             truncation="longest_first",
             max_length=self.config.max_length,
             padding=True,
@@ -131,10 +147,14 @@ class SentenceReader:
             return [float(x) for x in pooled_logits(self._encoder, self._head, batch)]
 
     def score(
-        self, question: str, sentences: Sequence[str], titles: Sequence[str | None] | None = None
+        self,
+        question: str,
+        sentences: Sequence[str],
+        titles: Sequence[str | None] | None = None,
+        previous: Sequence[str | None] | None = None,
     ) -> list[float]:
         """Probabilities: the logits through a sigmoid."""
-        logits = self.logits(question, sentences, titles)
+        logits = self.logits(question, sentences, titles, previous)
         return [1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))) for z in logits]
 
 

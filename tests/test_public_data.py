@@ -91,7 +91,7 @@ def test_learned_parts_never_see_the_reported_sample() -> None:
     texts = {a.id: a.text for a in load_squad(squad).articles}
     unseen = " ".join(t for a, t in texts.items() if split[a] != "reader")
     train, _ = groups(squad)
-    sentences = {s for _, candidates, _ in train for s, _ in candidates}
+    sentences = {c[0] for _, candidates, _ in train for c in candidates}
     assert len(sentences) > 4_000
     # A sentence may repeat word for word across paragraphs; a leak would be hundreds.
     assert sum(s in unseen for s in sentences) < 20

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.reader import CONFIG, READER_DIR, WEIGHTS, SentenceReader, load_reader
+from qa.reader import CONFIG, READER_DIR, WEIGHTS, ReaderConfig, SentenceReader, load_reader
 
 BRIDGE = [
     "The stone bridge over the river was begun in 1357 under King Charles IV.",
@@ -58,3 +58,33 @@ def test_weights_that_do_not_fit_are_refused(tmp_path: Path) -> None:
     (tmp_path / CONFIG).write_text(json.dumps(config | {"layers": 40}))
     with pytest.raises(ValueError, match="layers"):
         SentenceReader(tmp_path)
+
+
+def test_what_the_reader_reads_beside_the_question() -> None:
+    plain = ReaderConfig("m", 6, 96)
+    assert plain.passage("It is long.", "Bridge", "The bridge is old.") == "It is long."
+    both = ReaderConfig("m", 6, 128, titles=True, context=True)
+    assert both.passage("It is long.", "Bridge", "The bridge is old.") == (
+        "Bridge: It is long. [SEP] The bridge is old."
+    )
+    assert both.passage("It is long.", None, None) == "It is long."
+
+
+def test_previous_sentences_stay_within_their_passage() -> None:
+    from qa.features import previous_sentences, sentences_of
+    from qa.types import Chunk, ScoredChunk
+
+    def passage(article: str, text: str) -> ScoredChunk:
+        chunk = Chunk(article_id=article, n=0, start=0, end=len(text), text=text)
+        return ScoredChunk(chunk=chunk, score=1.0, title=article)
+
+    sentences = sentences_of(
+        [passage("a", "The bridge is old. It is long."), passage("b", "Rain fell. It stopped.")]
+    )
+    assert [s.text for s in sentences] == [
+        "The bridge is old.",
+        "It is long.",
+        "Rain fell.",
+        "It stopped.",
+    ]
+    assert previous_sentences(sentences) == [None, "The bridge is old.", None, "Rain fell."]
