@@ -4,7 +4,10 @@
 
 Prints p50/p95/p99 of the whole ask (rewrite, hybrid retrieval, answer, citation check) and,
 as the baseline measured in the same run, of the bare Chroma nearest-neighbour query for the
-same questions: the ratio says what everything on top of the vector store costs.
+same questions: the ratio says what everything on top of the vector store costs. Two more rows
+split the answer step (answerer and citation check, after retrieval) into the asks the first
+reader settled and those the answerer read again with the second (qa/answering.py): what the
+cascade saves, and how often it does not.
 """
 
 from __future__ import annotations
@@ -13,11 +16,30 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from eval.bench_common import bench_index, questions
+from qa.answering import ExtractiveAnswerer, Reader
+
+
+class Counting:
+    """Passes a reader through, counting the questions it reads."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader, self.calls = reader, 0
+
+    def logits(
+        self,
+        question: str,
+        sentences: Sequence[str],
+        titles: Sequence[str | None] | None = None,
+        previous: Sequence[str | None] | None = None,
+    ) -> list[float]:
+        self.calls += 1
+        return self.reader.logits(question, sentences, titles, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,10 +61,19 @@ def main(argv: list[str] | None = None) -> int:
                 t = time.perf_counter()
                 service.store.query(vector, 20)
                 chroma_ms.append((time.perf_counter() - t) * 1000)
+            answerer = service.answerer
+            second = None
+            if isinstance(answerer, ExtractiveAnswerer) and len(answerer.readers) > 1:
+                second = Counting(answerer.readers[1])
+                answerer.readers = (answerer.readers[0], second, *answerer.readers[2:])
+            steps: dict[bool, list[float]] = {False: [], True: []}
             for q in asked:
+                before = second.calls if second else 0
                 t = time.perf_counter()
                 answer = service.ask(q)
                 ask_ms.append((time.perf_counter() - t) * 1000)
+                read_again = bool(second and second.calls > before)
+                steps[read_again].append(answer.timings_ms["answer"])
                 answered += answer.answered
             counts = service.counts()
     print(
@@ -50,14 +81,18 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(asked)} distinct questions, {answered} answered"
     )
     print(f"{'':<28}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'mean ms':>9}")
-    for name, values in (
-        ("ask (warm, whole pipeline)", ask_ms),
-        ("chroma query (baseline)", chroma_ms),
-    ):
+    rows = [("ask (warm, whole pipeline)", ask_ms), ("chroma query (baseline)", chroma_ms)]
+    rows += [("  answer step, first reader", steps[False])] if steps[False] else []
+    rows += [("  answer step, read again", steps[True])] if steps[True] else []
+    for name, values in rows:
         p50, p95, p99 = np.percentile(values, [50, 95, 99])
         print(f"{name:<28}{p50:>9.1f}{p95:>9.1f}{p99:>9.1f}{statistics.fmean(values):>9.1f}")
     ratio = float(np.percentile(ask_ms, 50) / np.percentile(chroma_ms, 50))
     print(f"\nask p50 / chroma query p50: {ratio:.1f}x")
+    print(f"read again by the second reader: {len(steps[True])} of {len(asked)} asks")
+    if steps[False] and steps[True]:
+        extra = float(np.percentile(steps[True], 50) / np.percentile(steps[False], 50))
+        print(f"answer step p50, read again / first reader only: {extra:.2f}x")
     return 0
 
 

@@ -10,6 +10,7 @@ from typing import Protocol
 from qa.errors import CitationError, QAError
 from qa.features import (
     AnswerModel,
+    Judge,
     Question,
     Sentence,
     TermWeight,
@@ -63,63 +64,79 @@ class Answerer(Protocol):
 class ExtractiveAnswerer:
     """Picks the sentences that answer, from the passages alone; never writes new claims.
 
-    Sentences are ranked in two stages: a logistic model over lexical, type and retrieval
-    features (qa/features.py) orders them all, the reader (qa/reader.py, a cross-encoder) reads
-    the best few, and a second logistic model weighs both; a third turns the evidence into the
-    answer's confidence. All are learned from SQuAD paragraphs (eval/train_*.py).
+    Sentences are ranked in stages: a logistic model over lexical, type and retrieval features
+    (qa/features.py) orders them all, the first reader (qa/reader.py, a cross-encoder) reads the
+    best few, and a judge (two more logistic models) weighs both opinions and says how sure the
+    answer is. When it is neither sure nor sure of nothing (its confidence within the model's
+    band), every reader reads the same sentences and a second judge, learned on the mean of
+    their logits, decides: a cascade that spends the second reader where it changes answers.
+    All are learned from SQuAD paragraphs (eval/train_*.py).
     """
 
     def __init__(
         self,
         threshold: float | None = None,
         model: AnswerModel | None = None,
-        reader: Reader | None = None,
+        readers: Sequence[Reader] | None = None,
     ) -> None:
         self.model = model or load_model()
-        if reader is None:
-            from qa.reader import load_reader
+        if readers is None:
+            from qa.reader import load_readers
 
-            reader = load_reader()
-        self.reader = reader
-        self.threshold = self.model.threshold if threshold is None else threshold
-        if not 0 <= self.threshold <= 1:
-            raise ValueError(f"threshold must be within [0, 1], got {self.threshold}")
+            readers = load_readers()
+        if not readers:
+            raise ValueError("the extractive answerer needs at least one reader")
+        self.readers = tuple(readers)
+        if threshold is not None and not 0 <= threshold <= 1:
+            raise ValueError(f"threshold must be within [0, 1], got {threshold}")
+        self.threshold = threshold  # None: each judge's calibrated threshold
 
     def rank(self, question: str, passages: Sequence[ScoredChunk], weight: TermWeight) -> Ranking:
         """The passages' sentences, best first, with their probabilities and the confidence."""
         q = Question.parse(question, weight)
         sentences = sentences_of(passages)
+        quick = self.model.quick
         if not sentences or not q.weights:
-            return Ranking(q, sentences, [0.0] * len(sentences), 0.0)
+            return Ranking(q, sentences, [0.0] * len(sentences), 0.0, self._bar(quick), quick)
         rows = sentence_features(q, sentences)
         first = [self.model.ranker(row) for row in rows]
         read = to_read(first)
         before = previous_sentences(sentences)
-        logits = self.reader.logits(
+        args = (
             question,
             [sentences[i].text for i in read],
             [sentences[i].passage.title for i in read],
             [before[i] for i in read],
         )
-        reader = dict(zip(read, logits, strict=True))
-        # Sentences the reader did not read rank after those it did, in the first ranker's order.
-        probs = [
-            self.model.final(final_row(p, reader[i])) if i in reader else p * 1e-3
-            for i, p in enumerate(first)
-        ]
+        logits = self.readers[0].logits(*args)
+        judge, (probs, confidence) = quick, _judge(quick, rows, first, read, logits)
+        careful, (low, high) = self.model.careful, self.model.band
+        if careful is not None and len(self.readers) > 1 and low <= confidence < high:
+            each = [logits] + [r.logits(*args) for r in self.readers[1:]]
+            mean = [sum(z) / len(z) for z in zip(*each, strict=True)]
+            judge, (probs, confidence) = careful, _judge(careful, rows, first, read, mean)
         order = sorted(range(len(sentences)), key=lambda i: -probs[i])
-        confidence = self.model.confidence(confidence_features(rows, probs, order[0], reader))
-        return Ranking(q, [sentences[i] for i in order], [probs[i] for i in order], confidence)
+        return Ranking(
+            q,
+            [sentences[i] for i in order],
+            [probs[i] for i in order],
+            confidence,
+            self._bar(judge),
+            judge,
+        )
+
+    def _bar(self, judge: Judge) -> float:
+        return judge.threshold if self.threshold is None else self.threshold
 
     def answer(self, question: str, passages: Sequence[ScoredChunk], weight: TermWeight) -> Draft:
         ranked = self.rank(question, passages, weight)
         sentences, probs = ranked.sentences, ranked.probs
-        if not sentences or not ranked.question.weights or ranked.confidence < self.threshold:
+        if not sentences or not ranked.question.weights or ranked.confidence < ranked.threshold:
             return abstain(sentences[:2], ranked.confidence)
         picked = [sentences[0]]
         for i in (1, 2)[: len(sentences) - 1]:
             words = len(sentences[0].text.split()) + len(sentences[i].text.split())
-            if probs[i] >= self.model.second_ratio * probs[0] and words <= MAX_ANSWER_WORDS:
+            if probs[i] >= ranked.judge.second_ratio * probs[0] and words <= MAX_ANSWER_WORDS:
                 picked.append(sentences[i])
                 break
         citations = cite(picked)
@@ -127,6 +144,20 @@ class ExtractiveAnswerer:
         return Draft(
             text, short_answer(picked, ranked.question), True, ranked.confidence, citations
         )
+
+
+def _judge(
+    judge: Judge, rows: list[list[float]], first: list[float], read: list[int], logits: list[float]
+) -> tuple[list[float], float]:
+    """Every sentence's probability (those not read after those read, in the first ranker's
+    order) and the confidence in the best."""
+    reader = dict(zip(read, logits, strict=True))
+    probs = [
+        judge.final(final_row(p, reader[i])) if i in reader else p * 1e-3
+        for i, p in enumerate(first)
+    ]
+    best = max(range(len(probs)), key=lambda i: probs[i])
+    return probs, judge.confidence(confidence_features(rows, probs, best, reader))
 
 
 @dataclass(frozen=True)
@@ -137,6 +168,8 @@ class Ranking:
     sentences: list[Sentence]  # best first
     probs: list[float]
     confidence: float
+    threshold: float  # abstain below it
+    judge: Judge  # the judge that decided
 
 
 def short_answer(sentences: Sequence[Sentence], q: Question) -> str | None:

@@ -272,28 +272,54 @@ class Linear:
 
 
 @dataclass(frozen=True)
-class AnswerModel:
-    ranker: Linear  # first stage, over SENTENCE_FEATURES
+class Judge:
+    """Weighs the first ranker against the readers' logits, and says how sure the answer is."""
+
     final: Linear  # second stage, over FINAL_FEATURES of the sentences the reader read
     confidence: Linear
     threshold: float
     second_ratio: float  # a second sentence joins when its probability is this share of the best
 
 
+@dataclass(frozen=True)
+class AnswerModel:
+    """The first ranker, and two judges: `quick` over the first reader's logits, `careful` over
+    the mean of every reader's. A quick confidence within `band` is read again, carefully."""
+
+    ranker: Linear  # first stage, over SENTENCE_FEATURES
+    quick: Judge
+    careful: Judge | None
+    band: tuple[float, float]  # [low, high)
+
+    @property
+    def threshold(self) -> float:
+        return self.quick.threshold
+
+
 @cache
 def load_model(path: Path = MODEL_FILE) -> AnswerModel:
     """The shipped model; refuses a file whose features do not match this code."""
     data = json.loads(path.read_text())
-    if (
-        tuple(data["ranker"]["features"]) != SENTENCE_FEATURES
-        or tuple(data["final"]["features"]) != FINAL_FEATURES
-        or tuple(data["confidence"]["features"]) != CONFIDENCE_FEATURES
+    if "quick" not in data:
+        raise ValueError(f"{path} predates the two judges; run python -m eval.train_answerer")
+    judges = [data["quick"]] + ([data["careful"]] if data.get("careful") else [])
+    if tuple(data["ranker"]["features"]) != SENTENCE_FEATURES or any(
+        tuple(j["final"]["features"]) != FINAL_FEATURES
+        or tuple(j["confidence"]["features"]) != CONFIDENCE_FEATURES
+        for j in judges
     ):
         raise ValueError(f"{path} was trained on other features; run python -m eval.train_answerer")
+
+    def linear(d: dict) -> Linear:  # type: ignore[type-arg]
+        return Linear(tuple(d["coef"]), d["intercept"])
+
+    def judge(d: dict) -> Judge:  # type: ignore[type-arg]
+        return Judge(linear(d["final"]), linear(d["confidence"]), d["threshold"], d["second_ratio"])
+
+    low, high = data.get("band", (1.0, 1.0))
     return AnswerModel(
-        ranker=Linear(tuple(data["ranker"]["coef"]), data["ranker"]["intercept"]),
-        final=Linear(tuple(data["final"]["coef"]), data["final"]["intercept"]),
-        confidence=Linear(tuple(data["confidence"]["coef"]), data["confidence"]["intercept"]),
-        threshold=data["threshold"],
-        second_ratio=data["second_ratio"],
+        ranker=linear(data["ranker"]),
+        quick=judge(data["quick"]),
+        careful=judge(data["careful"]) if data.get("careful") else None,
+        band=(float(low), float(high)),
     )

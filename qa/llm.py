@@ -75,7 +75,7 @@ class LLMAnswerer:
     def answer(self, question: str, passages: Sequence[ScoredChunk], weight: TermWeight) -> Draft:
         ranked = self._extractive.rank(question, passages, weight)
         supported = ranked.sentences and ranked.question.weights
-        if not supported or ranked.confidence < self._extractive.threshold:
+        if not supported or ranked.confidence < ranked.threshold:
             # The articles do not support an answer: no need to ask.
             return abstain(ranked.sentences[:2], ranked.confidence)
         shown = ranked.sentences[: self._candidates]

@@ -2,9 +2,10 @@
 sentence answers it.
 
 It is the first layers of the embedding model (all-MiniLM-L6-v2) with a one-unit head, fine-tuned
-on SQuAD by `python -m eval.train_reader`. Only what fine-tuning changed ships, in
-qa/reader/reader.safetensors; the word-piece embeddings stay frozen and are read from the base
-model, so any copy of all-MiniLM-L6-v2 (the packaged one, a path, or the hub) completes it.
+on SQuAD by `python -m eval.train_reader`. Two ship: qa/reader/ reads the sentence alone,
+qa/reader_context/ the sentence and the one before it. Only what fine-tuning changed ships, in
+each folder's reader.safetensors; the word-piece embeddings stay frozen and are read from the
+base model, so any copy of all-MiniLM-L6-v2 (the packaged one, a path, or the hub) completes it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from qa.embedding import _use_bf16, resolve_model
 
 log = logging.getLogger(__name__)
 READER_DIR = Path(__file__).with_name("reader")
+# The shipped readers: the sentence alone (read for every question), and the sentence with the
+# one before it (python -m eval.train_reader --context --max-length 128 --out qa/reader_context),
+# read too when the first leaves the answerer unsure (qa/answering.py).
+READER_DIRS = (READER_DIR, Path(__file__).with_name("reader_context"))
 WEIGHTS = "reader.safetensors"
 CONFIG = "reader.json"
 FROZEN = "embeddings.word_embeddings.weight"
@@ -158,6 +163,17 @@ class SentenceReader:
         return [1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))) for z in logits]
 
 
-@cache
 def load_reader(folder: Path = READER_DIR) -> SentenceReader:
+    """One reader, loaded once a process (whether its folder is given or the default)."""
+    return _loaded(folder.resolve())
+
+
+@cache
+def _loaded(folder: Path) -> SentenceReader:
     return SentenceReader(folder)
+
+
+def load_readers(folders: tuple[Path, ...] = READER_DIRS) -> tuple[SentenceReader, ...]:
+    """The shipped readers, first the one that reads every question; a missing folder is an
+    error, not a quiet fallback to fewer."""
+    return tuple(load_reader(folder) for folder in folders)

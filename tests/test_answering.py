@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from qa.answering import verify_citations
+from eval.bench_ask import Counting
+from qa.answering import ExtractiveAnswerer, verify_citations
 from qa.chat import standalone_question
 from qa.errors import CitationError, IndexEmpty, InvalidRequest
+from qa.features import load_model
+from qa.reader import load_readers
 from qa.service import Service
 from qa.spans import best_span, question_kind
 from qa.types import Answer, Citation, Turn
@@ -56,6 +61,34 @@ def test_confidence_is_higher_for_answerable_questions(indexed: Service) -> None
     good = indexed.ask("Which province is Incirlik Air Base in?").confidence
     bad = indexed.ask("What is the price of a barrel of oil?").confidence
     assert good > bad
+
+
+@pytest.mark.parametrize(
+    ("band", "read_again"), [((1.0, 1.0), False), ((0.0, 1.01), True), (None, None)]
+)
+def test_the_second_reader_reads_only_when_the_first_leaves_the_answerer_unsure(
+    indexed: Service, band: tuple[float, float] | None, read_again: bool | None
+) -> None:
+    """The shipped band, or one that never or always reads again: the second reader reads
+    exactly when the quick confidence falls in it, and then the careful judge decides."""
+    model = load_model()
+    assert model.careful is not None
+    if band is not None:
+        model = replace(model, band=band)
+    first, second = (Counting(r) for r in load_readers())
+    answerer = ExtractiveAnswerer(model=model, readers=[first, second])
+    alone = ExtractiveAnswerer(model=replace(model, careful=None), readers=[first.reader])
+    passages = indexed.search("Who denied awareness of the airstrikes?")
+    weight = indexed.retriever.snapshot.lexical.idf
+    quick = alone.rank("Who denied awareness of the airstrikes?", passages, weight).confidence
+    ranked = answerer.rank("Who denied awareness of the airstrikes?", passages, weight)
+    if read_again is None:  # the shipped band
+        read_again = model.band[0] <= quick < model.band[1]
+    assert (first.calls, second.calls) == (1, int(read_again))
+    assert ranked.judge is (model.careful if read_again else model.quick)
+    assert ranked.threshold == ranked.judge.threshold
+    if not read_again:
+        assert ranked.confidence == quick
 
 
 def test_follow_up_rewriting() -> None:

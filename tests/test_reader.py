@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from qa.reader import CONFIG, READER_DIR, WEIGHTS, ReaderConfig, SentenceReader, load_reader
+from qa.reader import (
+    CONFIG,
+    READER_DIR,
+    WEIGHTS,
+    ReaderConfig,
+    SentenceReader,
+    load_reader,
+    load_readers,
+)
 
 BRIDGE = [
     "The stone bridge over the river was begun in 1357 under King Charles IV.",
@@ -47,6 +55,23 @@ def test_batches_of_any_size_agree_with_one_at_a_time() -> None:
     alone = [reader.logits("How long is the bridge?", [s])[0] for s in BRIDGE]
     assert together == pytest.approx(alone, abs=0.15)  # bf16 padding noise, not more
     assert reader.logits("How long is the bridge?", []) == []
+
+
+def test_the_second_reader_reads_the_sentence_before() -> None:
+    first, context = load_readers()
+    assert first is load_reader() and (first.config.context, context.config.context) == (
+        False,
+        True,
+    )
+    # "It is 516 metres long" says how long the bridge is once "it" is known to be the bridge.
+    question = "How long is the bridge?"
+    with_before = context.logits(question, [BRIDGE[1]], previous=[BRIDGE[0]])[0]
+    alone = context.logits(question, [BRIDGE[1]])[0]
+    assert with_before > alone + 1.0
+    # The first reader does not read it at all.
+    assert first.logits(question, [BRIDGE[1]], previous=[BRIDGE[0]]) == first.logits(
+        question, [BRIDGE[1]]
+    )
 
 
 def test_weights_that_do_not_fit_are_refused(tmp_path: Path) -> None:
