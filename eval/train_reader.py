@@ -286,7 +286,7 @@ def save(result: dict, config: ReaderConfig, folder: Path, args: argparse.Namesp
             "swap_share": args.swap_share,
             "seconds": result["seconds"],
             "validation": result["history"],
-            "command": "python -m eval.train_reader",
+            "command": args.command,
         },
     }
     (folder / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
@@ -319,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=6e-5)
     parser.add_argument("--out", type=Path, default=READER_DIR)
     args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    args.command = " ".join(["python -m eval.train_reader", *given])
     torch.set_num_threads(max(1, torch.get_num_threads()))
     config = ReaderConfig(args.base, args.layers, args.max_length, args.titles, args.context)
     result = train(args.squad, config, args.epochs, args.batch_size, args.lr, args.swap_share)
