@@ -59,9 +59,10 @@ CONFIDENCE_FEATURES = (
     "reader",
     "reader_margin",
 )
-# The reader (qa/reader.py) reads the first ranker's best few sentences, at ~4-5 ms a sentence; a
-# second model weighs the two opinions. Reading more than four found no more answers on the
-# answerer's SQuAD paragraphs (top-1 0.843 reading 4, 0.849 reading all).
+# The readers (qa/reader.py) read the first ranker's best few sentences, the first at ~4 ms a
+# sentence, the second (when the answerer is unsure) at ~6; a judge weighs the opinions. Reading
+# more than four found no more answers on the answerer's SQuAD paragraphs (top-1 0.843 reading 4,
+# 0.849 reading all); reading three with both readers lost SQuAD answers (0.754).
 READ_TOP = 4
 FINAL_FEATURES = ("ranker", "reader")
 # Words that point back to the sentence before ("He was a critic of…", "Its main component…").
