@@ -7,7 +7,8 @@ as the baseline measured in the same run, of the bare Chroma nearest-neighbour q
 same questions: the ratio says what everything on top of the vector store costs. Two more rows
 split the answer step (answerer and citation check, after retrieval) into the asks the first
 reader settled and those the answerer read again with the second (qa/answering.py): what the
-cascade saves, and how often it does not.
+cascade saves, and how often it does not. The last says what finding the short answer (the span
+reader) costs an answered ask.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from eval.bench_common import bench_index, questions
-from qa.answering import ExtractiveAnswerer, Reader
+from qa.answering import ExtractiveAnswerer, Reader, SpanFinder
+from qa.reader import Found
 
 
 class Counting:
@@ -40,6 +42,20 @@ class Counting:
     ) -> list[float]:
         self.calls += 1
         return self.reader.logits(question, sentences, titles, previous)
+
+
+class Timed:
+    """Passes a span finder through, adding up the milliseconds it takes."""
+
+    def __init__(self, spans: SpanFinder) -> None:
+        self.spans, self.ms = spans, 0.0
+
+    def find(self, question: str, sentences: Sequence[str]) -> Sequence[Found | None]:
+        t = time.perf_counter()
+        try:
+            return self.spans.find(question, sentences)
+        finally:
+            self.ms += (time.perf_counter() - t) * 1000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,19 +78,25 @@ def main(argv: list[str] | None = None) -> int:
                 service.store.query(vector, 20)
                 chroma_ms.append((time.perf_counter() - t) * 1000)
             answerer = service.answerer
-            second = None
-            if isinstance(answerer, ExtractiveAnswerer) and len(answerer.readers) > 1:
-                second = Counting(answerer.readers[1])
-                answerer.readers = (answerer.readers[0], second, *answerer.readers[2:])
+            second, spans = None, None
+            if isinstance(answerer, ExtractiveAnswerer):
+                spans = answerer.spans = Timed(answerer.spans)
+                if len(answerer.readers) > 1:
+                    second = Counting(answerer.readers[1])
+                    answerer.readers = (answerer.readers[0], second, *answerer.readers[2:])
             steps: dict[bool, list[float]] = {False: [], True: []}
+            span_ms: list[float] = []
             for q in asked:
                 before = second.calls if second else 0
+                spent = spans.ms if spans else 0.0
                 t = time.perf_counter()
                 answer = service.ask(q)
                 ask_ms.append((time.perf_counter() - t) * 1000)
                 read_again = bool(second and second.calls > before)
                 steps[read_again].append(answer.timings_ms["answer"])
                 answered += answer.answered
+                if spans and answer.answered:
+                    span_ms.append(spans.ms - spent)
             counts = service.counts()
     print(
         f"index: {counts['articles']} articles, {counts['chunks']} chunks; "
@@ -84,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [("ask (warm, whole pipeline)", ask_ms), ("chroma query (baseline)", chroma_ms)]
     rows += [("  answer step, first reader", steps[False])] if steps[False] else []
     rows += [("  answer step, read again", steps[True])] if steps[True] else []
+    rows += [("  short answer, if answered", span_ms)] if span_ms else []
     for name, values in rows:
         p50, p95, p99 = np.percentile(values, [50, 95, 99])
         print(f"{name:<28}{p50:>9.1f}{p95:>9.1f}{p99:>9.1f}{statistics.fmean(values):>9.1f}")

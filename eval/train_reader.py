@@ -41,6 +41,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from eval.sets import squad_training_split, swap_term
 from eval.train_answerer import DEFAULT_SQUAD
@@ -256,20 +257,23 @@ def train(  # type: ignore[type-arg]
     }
 
 
-def save(result: dict, config: ReaderConfig, folder: Path, args: argparse.Namespace) -> None:  # type: ignore[type-arg]
+def save_weights(encoder: Any, head: Any, folder: Path) -> None:
+    """What fine-tuning changed (all but the frozen word pieces), as qa/reader.py loads it."""
     import torch
     from safetensors.torch import save_file
 
     state = {
         k: v.detach().to(torch.float16).contiguous()
-        for k, v in result["encoder"].state_dict().items()
+        for k, v in encoder.state_dict().items()
         if k != FROZEN
     }
-    state |= {
-        f"head.{k}": v.detach().float().contiguous() for k, v in result["head"].state_dict().items()
-    }
+    state |= {f"head.{k}": v.detach().float().contiguous() for k, v in head.state_dict().items()}
     folder.mkdir(parents=True, exist_ok=True)
     save_file(state, str(folder / WEIGHTS))
+
+
+def save(result: dict, config: ReaderConfig, folder: Path, args: argparse.Namespace) -> None:  # type: ignore[type-arg]
+    save_weights(result["encoder"], result["head"], folder)
     meta = {
         "base": config.base,
         "layers": config.layers,

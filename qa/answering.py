@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from qa.errors import CitationError, QAError
 from qa.features import (
@@ -23,8 +23,10 @@ from qa.features import (
     to_read,
 )
 from qa.settings import Settings
-from qa.spans import best_span
 from qa.types import Answer, Citation, ScoredChunk
+
+if TYPE_CHECKING:
+    from qa.reader import Found
 
 NOT_COVERED = "The articles don't say."
 MAX_ANSWER_WORDS = 60
@@ -53,6 +55,12 @@ class Reader(Protocol):
     ) -> list[float]: ...
 
 
+class SpanFinder(Protocol):
+    """Finds the words of each sentence that answer the question (qa/reader.py SpanReader)."""
+
+    def find(self, question: str, sentences: Sequence[str]) -> Sequence[Found | None]: ...
+
+
 class Answerer(Protocol):
     """Turns a question and its retrieved passages into a cited Draft."""
 
@@ -70,7 +78,8 @@ class ExtractiveAnswerer:
     answer is. When it is neither sure nor sure of nothing (its confidence within the model's
     band), every reader reads the same sentences and a second judge, learned on the mean of
     their logits, decides: a cascade that spends the second reader where it changes answers.
-    All are learned from SQuAD paragraphs (eval/train_*.py).
+    The span reader then finds the short answer in the sentences it answers with. All are
+    learned from SQuAD paragraphs (eval/train_*.py).
     """
 
     def __init__(
@@ -78,6 +87,7 @@ class ExtractiveAnswerer:
         threshold: float | None = None,
         model: AnswerModel | None = None,
         readers: Sequence[Reader] | None = None,
+        spans: SpanFinder | None = None,
     ) -> None:
         self.model = model or load_model()
         if readers is None:
@@ -87,6 +97,11 @@ class ExtractiveAnswerer:
         if not readers:
             raise ValueError("the extractive answerer needs at least one reader")
         self.readers = tuple(readers)
+        if spans is None:
+            from qa.reader import load_span_reader
+
+            spans = load_span_reader()
+        self.spans = spans
         if threshold is not None and not 0 <= threshold <= 1:
             raise ValueError(f"threshold must be within [0, 1], got {threshold}")
         self.threshold = threshold  # None: each judge's calibrated threshold
@@ -142,8 +157,17 @@ class ExtractiveAnswerer:
         citations = cite(picked)
         text = " ".join(f"{_clip(s.text)} [{c.n}]" for s, c in zip(picked, citations, strict=True))
         return Draft(
-            text, short_answer(picked, ranked.question), True, ranked.confidence, citations
+            text, self.short_answer(picked, ranked.question), True, ranked.confidence, citations
         )
+
+    def short_answer(self, sentences: Sequence[Sentence], q: Question) -> str | None:
+        """The span that answers, from the first of the sentences in which the span reader
+        finds one; None when it finds none (the sentence answers, but no short span does)."""
+        for s in sentences:  # one at a time: the first nearly always has it
+            found = self.spans.find(q.text, [s.text])[0]
+            if found is not None and found.margin > 0 and found.text:
+                return found.text
+        return None
 
 
 def _judge(
@@ -170,14 +194,6 @@ class Ranking:
     confidence: float
     threshold: float  # abstain below it
     judge: Judge  # the judge that decided
-
-
-def short_answer(sentences: Sequence[Sentence], q: Question) -> str | None:
-    """The first span of the asked-for kind found in the sentences, in order."""
-    span = next(
-        (span for s in sentences if (span := best_span(s.text, q.text, q.kind, q.weights))), None
-    )
-    return span.text if span else None
 
 
 def make_answerer(settings: Settings) -> Answerer:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
-from qa.answering import MAX_ANSWER_WORDS, Draft, ExtractiveAnswerer, abstain, cite, short_answer
+from qa.answering import MAX_ANSWER_WORDS, Draft, ExtractiveAnswerer, abstain, cite
 from qa.errors import QAError
 from qa.features import TermWeight
 from qa.settings import Settings
@@ -97,7 +97,7 @@ class LLMAnswerer:
         cited = [shown[i - 1] for i in used]
         return Draft(
             " ".join(text.split()),
-            short_answer(cited, ranked.question),
+            self._extractive.short_answer(cited, ranked.question),
             True,
             ranked.confidence,
             cite(cited),

@@ -1,11 +1,12 @@
-"""A small cross-encoder that reads a question and a sentence together and says whether the
-sentence answers it.
+"""Small cross-encoders that read a question and a sentence together.
 
-It is the first layers of the embedding model (all-MiniLM-L6-v2) with a one-unit head, fine-tuned
-on SQuAD by `python -m eval.train_reader`. Two ship: qa/reader/ reads the sentence alone,
-qa/reader_context/ the sentence and the one before it. Only what fine-tuning changed ships, in
-each folder's reader.safetensors; the word-piece embeddings stay frozen and are read from the
-base model, so any copy of all-MiniLM-L6-v2 (the packaged one, a path, or the hub) completes it.
+Each is the first layers of the embedding model (all-MiniLM-L6-v2) with a small head, fine-tuned
+on SQuAD. Sentence readers (`python -m eval.train_reader`) say whether a sentence answers: two
+ship, qa/reader/ reads the sentence alone, qa/reader_context/ the sentence and the one before it.
+The span reader (`python -m eval.train_spans`, qa/span_reader/) says which words of a sentence
+answer, or that none do. Only what fine-tuning changed ships, in each folder's
+reader.safetensors; the word-piece embeddings stay frozen and are read from the base model, so
+any copy of all-MiniLM-L6-v2 (the packaged one, a path, or the hub) completes it.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ READER_DIR = Path(__file__).with_name("reader")
 # one before it (python -m eval.train_reader --context --max-length 128 --out qa/reader_context),
 # read too when the first leaves the answerer unsure (qa/answering.py).
 READER_DIRS = (READER_DIR, Path(__file__).with_name("reader_context"))
+SPAN_READER_DIR = Path(__file__).with_name("span_reader")
 WEIGHTS = "reader.safetensors"
 CONFIG = "reader.json"
 FROZEN = "embeddings.word_embeddings.weight"
+MAX_SPAN_TOKENS = 16  # the longest short answer the span reader gives, in word pieces
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class ReaderConfig:
     max_length: int
     titles: bool = False  # whether it reads "title: sentence" rather than the sentence alone
     context: bool = False  # whether it also reads the sentence before, after a [SEP]
+    task: str = "sentence"  # "sentence": one logit a pair; "span": start and end logits a token
 
     @classmethod
     def load(cls, folder: Path) -> ReaderConfig:
@@ -50,6 +54,7 @@ class ReaderConfig:
             int(data["max_length"]),
             bool(data.get("titles")),
             bool(data.get("context")),
+            str(data.get("task", "sentence")),
         )
 
     def passage(self, sentence: str, title: str | None, previous: str | None = None) -> str:
@@ -82,7 +87,9 @@ def build(config: ReaderConfig) -> tuple[Any, Any, Any]:
         )
     encoder.encoder.layer = encoder.encoder.layer[: config.layers]
     encoder.config.num_hidden_layers = config.layers
-    head = torch.nn.Linear(encoder.config.hidden_size, 1)
+    if config.task not in ("sentence", "span"):
+        raise ValueError(f"unknown reader task {config.task!r}")
+    head = torch.nn.Linear(encoder.config.hidden_size, 2 if config.task == "span" else 1)
     return tokenizer, encoder, head
 
 
@@ -95,10 +102,37 @@ def pooled_logits(encoder: Any, head: Any, batch: Any) -> Any:
     return head(mean).squeeze(-1)
 
 
-class SentenceReader:
-    """Scores (question, sentence) pairs: the probability that the sentence answers."""
+def span_logits(encoder: Any, head: Any, batch: Any) -> tuple[Any, Any]:
+    """Start and end logits of every token, in float32."""
+    out = head(encoder(**batch).last_hidden_state.float())
+    return out[..., 0], out[..., 1]
 
-    def __init__(self, folder: Path = READER_DIR, precision: str = "auto") -> None:
+
+def decode_span(
+    start: Any, end: Any, allowed: Any, max_tokens: int = MAX_SPAN_TOKENS
+) -> tuple[int, int, float] | None:
+    """The best span of the allowed tokens (the sentence's own word pieces), at most max_tokens
+    long: (first token, last token, its start+end logits minus the null answer's at [CLS])."""
+    import torch
+
+    n = int(allowed.shape[0])
+    ok = allowed[:, None] & allowed[None, :]
+    ok &= torch.ones(n, n, dtype=torch.bool).triu() & ~torch.ones(n, n, dtype=torch.bool).triu(
+        max_tokens
+    )
+    if not bool(ok.any()):
+        return None
+    scores = (start[:n, None] + end[None, :n]).masked_fill(~ok, float("-inf"))
+    i, j = divmod(int(scores.argmax()), n)
+    return i, j, float(scores[i, j] - (start[0] + end[0]))
+
+
+class _Fitted:
+    """A reader folder's encoder and head, restored onto the base model, ready to run."""
+
+    task = "sentence"
+
+    def __init__(self, folder: Path, precision: str = "auto") -> None:
         import torch
         from safetensors.torch import load_file
 
@@ -112,6 +146,8 @@ class SentenceReader:
             raise ValueError(
                 f"{folder / WEIGHTS} does not fit {self.config}: {missing} {unexpected}"
             )
+        if self.config.task != self.task:
+            raise ValueError(f"{folder} holds a {self.config.task} reader, not a {self.task} one")
         self._head.load_state_dict({k: v.float() for k, v in head.items()})
         self._encoder.eval()
         self._bf16 = _use_bf16(precision, "cpu", torch)
@@ -120,7 +156,16 @@ class SentenceReader:
         else:
             self._encoder = self._encoder.float()
         self._lock = threading.Lock()
-        log.info("loaded the sentence reader (%d layers, bf16=%s)", self.config.layers, self._bf16)
+        log.info(
+            "loaded a %s reader (%d layers, bf16=%s)", self.task, self.config.layers, self._bf16
+        )
+
+
+class SentenceReader(_Fitted):
+    """Scores (question, sentence) pairs: the probability that the sentence answers."""
+
+    def __init__(self, folder: Path = READER_DIR, precision: str = "auto") -> None:
+        super().__init__(folder, precision)
 
     def logits(
         self,
@@ -161,6 +206,81 @@ class SentenceReader:
         """Probabilities: the logits through a sigmoid."""
         logits = self.logits(question, sentences, titles, previous)
         return [1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))) for z in logits]
+
+
+@dataclass(frozen=True)
+class Found:
+    """The span reader's best span of one sentence: character offsets into it, and by how much
+    it beats the null answer ("nothing here answers"); it answers when margin > 0."""
+
+    start: int
+    end: int
+    text: str
+    margin: float
+
+
+class SpanReader(_Fitted):
+    """Finds the words of a sentence that answer a question (SQuAD-style start and end)."""
+
+    task = "span"
+
+    def __init__(self, folder: Path = SPAN_READER_DIR, precision: str = "auto") -> None:
+        super().__init__(folder, precision)
+
+    def find(self, question: str, sentences: Sequence[str]) -> list[Found | None]:
+        """Each sentence's best span, whole words, or None when no word of it could be read
+        (a question so long that truncation left none)."""
+        if not sentences:
+            return []
+        import torch
+
+        batch = self._tokenizer(
+            [question] * len(sentences),
+            list(sentences),
+            truncation="longest_first",
+            max_length=self.config.max_length,
+            padding=True,
+            return_offsets_mapping=True,
+            return_tensors="pt",
+        )
+        offsets = batch.pop("offset_mapping").tolist()
+        with self._lock, torch.inference_mode():
+            starts, ends = span_logits(self._encoder, self._head, batch)
+        found: list[Found | None] = []
+        for k, sentence in enumerate(sentences):
+            ids = batch.sequence_ids(k)
+            allowed = torch.tensor([i == 1 for i in ids])
+            best = decode_span(starts[k], ends[k], allowed)
+            if best is None:
+                found.append(None)
+                continue
+            i, j, margin = best
+            a, b = word_bounds(sentence, offsets[k][i][0], offsets[k][j][1])
+            found.append(Found(a, b, sentence[a:b], margin))
+        return found
+
+
+def word_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span widened to whole words, without the punctuation around it."""
+    while start > 0 and text[start - 1].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum():
+        end += 1
+    while start < end and not text[start].isalnum() and text[start] not in "$£€":
+        start += 1
+    while end > start and not text[end - 1].isalnum() and text[end - 1] != "%":
+        end -= 1
+    return start, end
+
+
+def load_span_reader(folder: Path = SPAN_READER_DIR) -> SpanReader:
+    """The span reader, loaded once a process."""
+    return _spans(folder.resolve())
+
+
+@cache
+def _spans(folder: Path) -> SpanReader:
+    return SpanReader(folder)
 
 
 def load_reader(folder: Path = READER_DIR) -> SentenceReader:

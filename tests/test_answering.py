@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from eval.bench_ask import Counting
+from eval.metrics import f1
 from qa.answering import ExtractiveAnswerer, verify_citations
 from qa.chat import standalone_question
 from qa.errors import CitationError, IndexEmpty, InvalidRequest
@@ -23,21 +24,23 @@ SEED = "us-says-civilian-deaths-unintended"
     ("question", "short", "passage"),
     [
         ("Who denied awareness of the airstrikes?", "Mark Toner", "not aware"),
-        ("Which air base did the F-16 jets fly from?", None, "Incirlik Air Base"),
+        ("Which air base did the F-16 jets fly from?", "Incirlik Air Base", "Incirlik Air Base"),
         ("Which province is Incirlik Air Base in?", "Adana", "Adana province"),
-        ("Who restored the Karsvik lighthouse?", None, "forty volunteers"),
+        ("Who restored the Karsvik lighthouse?", "forty volunteers", "forty volunteers"),
         ("How many moves did the chess final last?", "94", "94 moves"),
     ],
 )
 def test_answers_cite_the_passage_that_says_it(
-    indexed: Service, question: str, short, passage
-) -> None:  # type: ignore[no-untyped-def]
+    indexed: Service, question: str, short: str, passage: str
+) -> None:
     answer = indexed.ask(question)
     assert answer.answered, answer
     assert passage in answer.citations[0].quote
     assert "[1]" in answer.answer and len(answer.answer.split()) <= 70
-    if short:
-        assert answer.short_answer == short
+    # The span reader's short answer: the words that answer ("Incirlik" for "which air base"
+    # counts, as in SQuAD's F1), found in a cited sentence.
+    assert answer.short_answer and f1(answer.short_answer, [short]) >= 0.5, answer.short_answer
+    assert any(answer.short_answer in c.quote for c in answer.citations)
     for c in answer.citations:
         assert indexed.article(c.article_id)[1][c.start : c.end] == c.quote
 

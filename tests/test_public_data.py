@@ -17,11 +17,13 @@ from .conftest import ROOT, SEEDS, shared_data
 pytestmark = pytest.mark.slow
 cli.add_command(eval_command, "eval")
 
-# Measured on 2026-11-29 (README): SQuAD answer accuracy 0.758, seed answerable 0.976 and
-# evidence 0.979 with the BBC distractors, HotpotQA both-supports recall 0.846. The floors sit a
+# Measured on 2026-11-29 (README): SQuAD answer accuracy 0.756 and short answer F1 0.587, seed
+# answerable 0.976 and evidence 0.979 with the BBC distractors, HotpotQA both-supports recall
+# 0.846. The floors sit a
 # little under them so a regression fails. They are not the goals (issue 3 asks for 0.80 and
 # every seed question right); raise them as the answerer improves.
 SQUAD_ANSWER_FLOOR = 0.73
+SQUAD_SHORT_F1_FLOOR = 0.55
 SEED_ANSWERABLE_FLOOR = 0.95
 SEED_EVIDENCE_FLOOR = 0.95
 HOTPOT_SUPPORT_FLOOR = 0.82
@@ -45,6 +47,7 @@ def test_squad_open_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert hybrid["hit@5"] >= 0.93
     assert hybrid["hit@5"] >= max(dense["hit@5"], lexical["hit@5"])  # fusion beats either side
     assert hybrid["answer_accuracy"] >= SQUAD_ANSWER_FLOOR
+    assert hybrid["f1"] >= SQUAD_SHORT_F1_FLOOR
     assert hybrid["quote_mismatches"] == 0 and code == 0
 
 

@@ -1,4 +1,4 @@
-"""The sentence reader: the shipped fine-tuned cross-encoder, loaded and run for real."""
+"""The readers: the shipped fine-tuned cross-encoders, loaded and run for real."""
 
 from __future__ import annotations
 
@@ -11,11 +11,15 @@ import pytest
 from qa.reader import (
     CONFIG,
     READER_DIR,
+    SPAN_READER_DIR,
     WEIGHTS,
     ReaderConfig,
     SentenceReader,
+    SpanReader,
     load_reader,
     load_readers,
+    load_span_reader,
+    word_bounds,
 )
 
 BRIDGE = [
@@ -113,3 +117,76 @@ def test_previous_sentences_stay_within_their_passage() -> None:
         "It stopped.",
     ]
     assert previous_sentences(sentences) == [None, "The bridge is old.", None, "Rain fell."]
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "span"),
+    [
+        ("How long is the bridge?", 1, "516 metres"),
+        ("Under which king was the bridge begun?", 0, "King Charles IV"),
+        ("When was the bridge begun?", 0, "1357"),
+        ("How many statues line the parapets?", 2, "Thirty"),
+        ("Who crowds the bridge in summer?", 3, "painters and musicians"),
+    ],
+)
+def test_the_span_reader_finds_the_words_that_answer(
+    question: str, sentence: int, span: str
+) -> None:
+    (found,) = load_span_reader().find(question, [BRIDGE[sentence]])
+    assert found is not None and found.margin > 0, found
+    assert found.text == span
+    assert BRIDGE[sentence][found.start : found.end] == found.text
+
+
+def test_the_span_reader_finds_nothing_where_nothing_answers() -> None:
+    reader = load_span_reader()
+    found = reader.find("Under which king was the bridge begun?", BRIDGE[1:])
+    assert all(f is not None and f.margin <= 0 for f in found), found
+    assert reader.find("How long is the bridge?", []) == []
+
+
+def test_spans_are_whole_words_without_the_punctuation_around_them() -> None:
+    text = 'He said "not aware", then left (twice); costs rose 12%.'
+
+    def widened(piece: str, cut: int = 1) -> str:
+        """What a span reader's word pieces from inside `piece` widen to."""
+        at = text.index(piece)
+        return text[slice(*word_bounds(text, at + cut, at + len(piece) - cut))]
+
+    assert widened("not aware") == "not aware"  # cut inside both words
+    assert widened('"not aware",', cut=0) == "not aware"  # quotes and comma dropped
+    assert widened("(twice);", cut=0) == "twice"
+    assert widened("12%.", cut=0) == "12%"
+
+
+def test_a_reader_folder_of_the_other_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="span reader, not a sentence one"):
+        SentenceReader(SPAN_READER_DIR)
+    with pytest.raises(ValueError, match="sentence reader, not a span one"):
+        SpanReader(READER_DIR)
+
+
+def test_span_training_labels_point_at_the_answer_word_pieces() -> None:
+    from transformers import AutoTokenizer
+
+    from eval.train_spans import Example, encode
+    from qa.embedding import resolve_model
+
+    config = ReaderConfig.load(SPAN_READER_DIR)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(config.base))
+    sentence = BRIDGE[0]
+    at = sentence.index("King Charles IV")
+    long = "The river was wide and slow that year, " * 20
+    rows = [
+        Example("Under which king?", sentence, (at, at + len("King Charles IV")), ("x",)),
+        Example("Under which king?", BRIDGE[1], None, ("x",)),  # the null answer
+        # An answer that truncation cuts off is labelled null, not half an answer.
+        Example("Under which king?", long + "King Charles IV.", (len(long), len(long) + 15), ()),
+    ]
+    batch, _, allowed, starts, ends = encode(tokenizer, config, rows)
+    ids = batch["input_ids"][0][int(starts[0]) : int(ends[0]) + 1]
+    assert tokenizer.decode(ids) == "king charles iv"
+    assert (int(starts[1]), int(ends[1]), int(starts[2]), int(ends[2])) == (0, 0, 0, 0)
+    # Spans may use [CLS] and the sentence's own word pieces, never the question's.
+    question_piece = batch.sequence_ids(0).index(0)
+    assert allowed[0, 0] and not allowed[0, question_piece] and allowed[0, int(starts[0])]
