@@ -33,6 +33,21 @@ answered fewer answerable ones (0.772 against 0.808 answered with the answer), a
 set it turned down a paraphrased question, the brief's own "who denied awareness of the
 airstrikes?" ("not aware" in the article). The features cannot tell a swapped word from a
 paraphrased one; a reader fine-tuned on the swaps could not either without losing paraphrases.
+
+Tried and not kept: the span reader's margin (how far a sentence's best short answer beats
+"nothing here answers", qa/reader.py SpanReader) as a third opinion in a judge's second stage,
+collected for every sentence and fitted on the same rows. It ranks better (top-1 sentence 0.830
+against 0.812 with the first reader, 0.836 against 0.829 with both) and, at an equal share of
+answerable questions answered with the answer, declines more: at 0.81 answered, both readers
+plus span margins decline 0.871 of the off-index questions and 0.474 of the swapped ones,
+against 0.843 and 0.437. But the span reader reading all four sentences costs about as much as
+a sentence reader: in the quick judge (calibration accuracy 0.826 against 0.817) it would put
+it on every ask; in the careful judge (cascade accuracy 0.827 against 0.825; the accuracy-best
+threshold then answers 0.801 of the answerable questions against 0.810) it raised the warm ask
+to p50 55.7 ms (`python -m eval.bench_ask`), past the 50 ms budget. The span reader as the
+first reader instead of the sentence reader: quick alone 0.821, cascades 0.831-0.834, at
+0.78-0.80 answered (off-index declined 0.89-0.93): another operating point more than a better
+answerer. Figures on this trainer's calibration half, rows of 2026-11-29.
 """
 
 from __future__ import annotations
