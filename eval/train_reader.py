@@ -49,6 +49,7 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -194,54 +195,40 @@ def evaluate(tokenizer, encoder, head, config: ReaderConfig, valid: list[dict]) 
     }
 
 
-def train(  # type: ignore[type-arg]
-    path: Path, config: ReaderConfig, epochs: int, batch_size: int, lr: float, swap_share: float
-) -> dict:
+def fine_tune(  # type: ignore[no-untyped-def]
+    encoder,
+    head,
+    data: list,  # type: ignore[type-arg]
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    loss_of: Callable[[list], Any],  # type: ignore[type-arg]
+    check: Callable[[], dict],  # type: ignore[type-arg]
+) -> tuple[list[dict], int]:  # type: ignore[type-arg]
+    """The loop every reader trains with: word pieces frozen, AdamW with a linear warm-up over
+    the first twentieth of the steps and a linear decay after, gradients clipped to norm 1,
+    progress every 100 steps, and `check()` (validation figures) before training and after each
+    epoch. `loss_of(rows)` is the loss of one batch of `data`. Returns (history, seconds)."""
     import torch
 
-    torch.manual_seed(SEED)
-    tokenizer, encoder, head = build(config)
     encoder.embeddings.word_embeddings.weight.requires_grad_(False)
-    data, valid = groups(path, swap_share=swap_share)
-    n_pairs = sum(len(g[1]) for g in data)
-    print(
-        f"{len(data)} questions, {n_pairs} pairs, {len(valid)} validation questions",
-        file=sys.stderr,
-    )
     params = [p for p in encoder.parameters() if p.requires_grad] + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    steps = epochs * (len(data) + batch_size - 1) // batch_size  # batch_size questions a step
+    steps = epochs * ((len(data) + batch_size - 1) // batch_size)
     warmup = max(1, steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
     )
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    history = [{"epoch": 0, **evaluate(tokenizer, encoder, head, config, valid)}]
+    history = [{"epoch": 0, **check()}]
     print(f"before training: {history[0]}", file=sys.stderr)
     started, step = time.perf_counter(), 0
     encoder.train()
     for epoch in range(1, epochs + 1):
-        random.Random(SEED + epoch).shuffle(data)
+        random.Random(seed + epoch).shuffle(data)
         for i in range(0, len(data), batch_size):
-            rows = data[i : i + batch_size]
-            batch = tokenizer(
-                [q for q, cands, _ in rows for _ in cands],
-                [config.passage(*c) for _, cands, _ in rows for c in cands],
-                truncation="longest_first",
-                max_length=config.max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            labels = torch.tensor([y for _, _, ys in rows for y in ys])
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                logits = pooled_logits(encoder, head, batch).float()
-            # Pointwise, so scores mean something alone (near misses must score low), plus
-            # listwise, so the answer outranks its own question's other candidates.
-            loss = loss_fn(logits, labels)
-            for group in torch.split(torch.arange(len(labels)), [len(ys) for _, _, ys in rows]):
-                z, y = logits[group], labels[group]
-                if y.any():  # a swapped question has no answer to rank first
-                    loss = loss + (torch.logsumexp(z, 0) - torch.logsumexp(z[y > 0], 0)) / len(rows)
+            loss = loss_of(data[i : i + batch_size])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
@@ -255,14 +242,64 @@ def train(  # type: ignore[type-arg]
                     file=sys.stderr,
                     flush=True,
                 )
-        history.append({"epoch": epoch, **evaluate(tokenizer, encoder, head, config, valid)})
+        history.append({"epoch": epoch, **check()})
         print(f"after epoch {epoch}: {history[-1]}", file=sys.stderr)
+    return history, round(time.perf_counter() - started)
+
+
+def train(  # type: ignore[type-arg]
+    path: Path, config: ReaderConfig, epochs: int, batch_size: int, lr: float, swap_share: float
+) -> dict:
+    import torch
+
+    torch.manual_seed(SEED)
+    tokenizer, encoder, head = build(config)
+    data, valid = groups(path, swap_share=swap_share)
+    n_pairs = sum(len(g[1]) for g in data)
+    print(
+        f"{len(data)} questions, {n_pairs} pairs, {len(valid)} validation questions",
+        file=sys.stderr,
+    )
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+
+    def loss_of(rows: list[Group]) -> Any:  # batch_size questions a step
+        batch = tokenizer(
+            [q for q, cands, _ in rows for _ in cands],
+            [config.passage(*c) for _, cands, _ in rows for c in cands],
+            truncation="longest_first",
+            max_length=config.max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+        labels = torch.tensor([y for _, _, ys in rows for y in ys])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = pooled_logits(encoder, head, batch).float()
+        # Pointwise, so scores mean something alone (near misses must score low), plus
+        # listwise, so the answer outranks its own question's other candidates.
+        loss = loss_fn(logits, labels)
+        for group in torch.split(torch.arange(len(labels)), [len(ys) for _, _, ys in rows]):
+            z, y = logits[group], labels[group]
+            if y.any():  # a swapped question has no answer to rank first
+                loss = loss + (torch.logsumexp(z, 0) - torch.logsumexp(z[y > 0], 0)) / len(rows)
+        return loss
+
+    history, seconds = fine_tune(
+        encoder,
+        head,
+        data,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=SEED,
+        loss_of=loss_of,
+        check=lambda: evaluate(tokenizer, encoder, head, config, valid),
+    )
     return {
         "encoder": encoder,
         "head": head,
         "history": history,
         "pairs": n_pairs,
-        "seconds": round(time.perf_counter() - started),
+        "seconds": seconds,
     }
 
 

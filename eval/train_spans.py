@@ -19,14 +19,14 @@ import argparse
 import json
 import random
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from eval.metrics import exact_match, f1
 from eval.sets import squad_training_split
 from eval.train_answerer import DEFAULT_SQUAD
-from eval.train_reader import save_weights
+from eval.train_reader import fine_tune, save_weights
 from qa.articles import slugify
 from qa.chunking import sentence_spans
 from qa.reader import (
@@ -160,51 +160,35 @@ def train(path: Path, config: ReaderConfig, epochs: int, batch_size: int, lr: fl
 
     torch.manual_seed(SEED)
     tokenizer, encoder, head = build(config)
-    encoder.embeddings.word_embeddings.weight.requires_grad_(False)
     data, valid = examples(path)
     print(f"{len(data)} training examples, {len(valid)} validation", file=sys.stderr)
-    params = [p for p in encoder.parameters() if p.requires_grad] + list(head.parameters())
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    steps = epochs * ((len(data) + batch_size - 1) // batch_size)
-    warmup = max(1, steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
-    )
     loss_fn = torch.nn.CrossEntropyLoss()
-    history = [{"epoch": 0, **evaluate(tokenizer, encoder, head, config, valid)}]
-    print(f"before training: {history[0]}", file=sys.stderr)
-    started, step = time.perf_counter(), 0
-    encoder.train()
-    for epoch in range(1, epochs + 1):
-        random.Random(SEED + epoch).shuffle(data)
-        for i in range(0, len(data), batch_size):
-            batch, _, allowed, start, end = encode(tokenizer, config, data[i : i + batch_size])
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                starts, ends = span_logits(encoder, head, batch)
-            starts = starts.float().masked_fill(~allowed, -1e4)
-            ends = ends.float().masked_fill(~allowed, -1e4)
-            loss = (loss_fn(starts, start) + loss_fn(ends, end)) / 2
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
-            step += 1
-            if step % 100 == 0:
-                elapsed = time.perf_counter() - started
-                print(
-                    f"  step {step}/{steps}  loss {loss.item():.3f}  {elapsed:.0f} s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-        history.append({"epoch": epoch, **evaluate(tokenizer, encoder, head, config, valid)})
-        print(f"after epoch {epoch}: {history[-1]}", file=sys.stderr)
+
+    def loss_of(rows: list[Example]) -> Any:
+        batch, _, allowed, start, end = encode(tokenizer, config, rows)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            starts, ends = span_logits(encoder, head, batch)
+        starts = starts.float().masked_fill(~allowed, -1e4)
+        ends = ends.float().masked_fill(~allowed, -1e4)
+        return (loss_fn(starts, start) + loss_fn(ends, end)) / 2
+
+    history, seconds = fine_tune(
+        encoder,
+        head,
+        data,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=SEED,
+        loss_of=loss_of,
+        check=lambda: evaluate(tokenizer, encoder, head, config, valid),
+    )
     return {
         "encoder": encoder,
         "head": head,
         "history": history,
         "examples": len(data),
-        "seconds": round(time.perf_counter() - started),
+        "seconds": seconds,
     }
 
 
