@@ -7,10 +7,15 @@ never the reported sample's paragraphs, never the answerer's) gives two examples
 holding its answer, labelled with the answer's first and last word pieces, and another sentence
 of its paragraph that does not hold it, labelled with the null answer at [CLS] ("nothing here
 answers"), so the reader can also say that the sentence it is given gives no short answer.
-A twelfth of the paragraphs are kept for validation: SQuAD exact match and F1 of the span found
-in the answer sentence (against every gold answer, span given or not, and when the null answer
-wins), and how often the null answer wins in the sentences that do not answer. Writes
-qa/span_reader/reader.safetensors and reader.json.
+A twelfth of the paragraphs are kept for validation: SQuAD exact match and F1 of the best span
+of each answer sentence (against every annotator's answer), how often that span beats the null
+answer, and how often the null answer wins in the sentences that do not answer. Writes
+qa/span_reader/reader.safetensors and reader.json; about 7 minutes on two cores.
+
+Shipped (qa/span_reader/reader.json): EM 0.651, F1 0.776, a span given in 0.869 of the answer
+sentences and none in 0.897 of the others. On the same sentences the pattern matching it
+replaced (qa/spans.py best_span) scored EM 0.243, F1 0.296 and gave a span in 0.46 of the
+sentences that do not answer.
 """
 
 from __future__ import annotations
