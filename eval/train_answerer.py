@@ -15,14 +15,28 @@ There are two judges (second ranking stage, confidence, threshold): `quick` over
 reader's logits, `careful` over the mean of both readers' (qa/reader.py). The answerer reads
 with the second reader only when the quick confidence falls in a band, chosen here as the one
 with the best accuracy (answerable questions answered with the answer, unanswerable ones
-declined) that reads again at most READ_AGAIN_AT_MOST of the questions. With the shipped readers
-(trained_on.checks in qa/answer_model.json): the cascade is 0.825 accurate on the calibration
-half, reading every question with both 0.823, the first reader alone 0.817; it reads again 0.23
-of the questions, those whose quick confidence is in [0.28, 0.78] (the band starts at the quick
-threshold: it re-reads what the quick judge would answer, so it declines more near misses but
-rescues no declined answer). Reading every question with both gave SQuAD answers 0.772 (0.780
-with a judge fitted on rows of its own) and the seed set 0.873, at a median ask of about 60 ms
-instead of 35-45 on this machine: not shipped.
+declined) that reads again at most READ_AGAIN_AT_MOST of the questions; bands less than one
+calibration question apart in accuracy count as tied, and the one reading again least wins.
+With the shipped readers (trained_on.checks in qa/answer_model.json): the cascade is 0.827
+accurate on the calibration half, reading every question with both 0.827, the first reader
+alone 0.820; it reads again 0.12 of the questions, those whose quick confidence is in [0.32,
+0.62]. Reading every question with both readers (before the span margin, below) gave SQuAD
+answers 0.772 and the seed set 0.873, at a median ask of about 60 ms: not shipped.
+
+The confidence also hears the span reader (qa/reader.py SpanReader): how far its best short
+answer in the chosen sentence beats "no words here answer", clipped to +-10 (features.py
+SPAN_CLIP). A sentence on the asked-about topic that lacks the fact asked for often has no
+such words ("When will the safe zone be completed?" against a sentence about the safe zone).
+The answerer reads that one sentence anyway for the short answer, so it costs only the asks it
+declines. With it (2026-11-29): cascade accuracy 0.827 against 0.825 without; off-index
+questions declined 0.890 against 0.853, swapped-word near misses 0.487 against 0.438,
+answerable ones answered with the answer 0.794 against 0.810: the thresholds the accuracy
+picks rose (quick 0.42, careful 0.43, against 0.28 and 0.30). It is not better at every
+operating point: at the old one (0.81 answered) it declines fewer off-index questions (0.81
+against 0.83); from 0.795 answered down it declines more, and the accuracy-best threshold
+lies there. On the seed set it declined two more near misses with no answerable one lost
+(0.921 against 0.889; with the BBC articles 0.889 against 0.841); SQuAD answers fell to 0.740
+(0.756), as more of them were declined.
 
 Near misses of the closest kind are also collected: each answerable question with one specific
 word swapped for another word of its article (eval.sets.swap_term), so the sentence that matches
@@ -34,20 +48,14 @@ set it turned down a paraphrased question, the brief's own "who denied awareness
 airstrikes?" ("not aware" in the article). The features cannot tell a swapped word from a
 paraphrased one; a reader fine-tuned on the swaps could not either without losing paraphrases.
 
-Tried and not kept: the span reader's margin (how far a sentence's best short answer beats
-"nothing here answers", qa/reader.py SpanReader) as a third opinion in a judge's second stage,
-collected for every sentence and fitted on the same rows. It ranks better (top-1 sentence 0.830
-against 0.812 with the first reader, 0.836 against 0.829 with both) and, at an equal share of
-answerable questions answered with the answer, declines more: at 0.81 answered, both readers
-plus span margins decline 0.871 of the off-index questions and 0.474 of the swapped ones,
-against 0.843 and 0.437. But the span reader reading all four sentences costs about as much as
-a sentence reader: in the quick judge (calibration accuracy 0.826 against 0.817) it would put
-it on every ask; in the careful judge (cascade accuracy 0.827 against 0.825; the accuracy-best
-threshold then answers 0.801 of the answerable questions against 0.810) it raised the warm ask
-to p50 55.7 ms (`python -m eval.bench_ask`), past the 50 ms budget. The span reader as the
-first reader instead of the sentence reader: quick alone 0.821, cascades 0.831-0.834, at
-0.78-0.80 answered (off-index declined 0.89-0.93): another operating point more than a better
-answerer. Figures on this trainer's calibration half, rows of 2026-11-29.
+Tried and not kept: the span reader's margin of every sentence read as a third opinion in a
+judge's second stage, beside the readers' logits. It ranks better (top-1 sentence 0.830 against
+0.812 with the first reader, 0.836 against 0.829 with both), but reading all four sentences
+with the span reader costs about as much as a sentence reader: in the careful judge it raised
+the warm ask to p50 55.7 ms (`python -m eval.bench_ask`), past the 50 ms budget. The span
+reader as the first reader instead of the sentence reader: cascades 0.831-0.834 accurate but at
+0.78-0.80 answered (off-index declined 0.89-0.93). Figures on this trainer's calibration half,
+rows of 2026-11-29.
 """
 
 from __future__ import annotations
@@ -77,9 +85,10 @@ from qa.features import (
     previous_sentences,
     sentence_features,
     sentences_of,
+    span_margin,
     to_read,
 )
-from qa.reader import load_readers
+from qa.reader import load_readers, load_span_reader
 
 DEFAULT_SQUAD = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad-v1.1-dev.json"
 HOLDOUT_SEED = 11
@@ -140,7 +149,7 @@ def collect(path: Path, n_questions: int) -> list[dict]:  # type: ignore[type-ar
         for i in range(0, len(qset.articles), 256):
             service.add_articles(qset.articles[i : i + 256])
         idf = service.retriever.refresh().lexical.idf
-        readers = load_readers()
+        readers, spans = load_readers(), load_span_reader()
         started = time.perf_counter()
         for n, (item, kind) in enumerate(asked, 1):
             passages = service.search(item.question, top_k=5)
@@ -164,6 +173,10 @@ def collect(path: Path, n_questions: int) -> list[dict]:  # type: ignore[type-ar
                     "id": item.id,
                     "reader": each[0],
                     "careful": [sum(z) / len(z) for z in zip(*each, strict=True)],
+                    "span": [
+                        span_margin(f.margin if f else None)
+                        for f in spans.find(item.question, args[1])
+                    ],
                     "gold": gold,
                     "answerable": answerable,
                     "kind": kind if answerable or kind == "swapped" else "unanswerable",
@@ -251,7 +264,8 @@ def _judge(
 
     def features(r: dict) -> list[float]:  # type: ignore[type-arg]
         p, reader = probs[id(r)]
-        return confidence_features(r["features"], p, int(np.argmax(p)), reader)
+        best = int(np.argmax(p))
+        return confidence_features(r["features"], p, best, reader, r["span"][best])
 
     cy = [r["answerable"] and contained(r, second_ratio) for r in conf_rows]
     confidence = LogisticRegression(C=1.0, max_iter=2000).fit(
@@ -341,7 +355,10 @@ def fit(rows: list[dict], near_miss_share: float = NEAR_MISS_SHARE) -> dict:  # 
                 band = (round(max(0.0, t - below), 2), round(min(1.0, t + above), 2))
                 bands[band] = accuracy(band)
     allowed = {b: v for b, v in bands.items() if v[1] <= READ_AGAIN_AT_MOST}
-    band = max(allowed, key=lambda b: (allowed[b][0], -allowed[b][1]))
+    # Bands less than one question apart in accuracy are tied: of those, the one that reads
+    # again least (the accuracy curve is flat near its top, the cost is not).
+    top = max(v[0] for v in allowed.values()) - 1 / len(conf_rows)
+    band = min((b for b, v in allowed.items() if v[0] > top), key=lambda b: allowed[b][1])
 
     def share(flags: list[bool]) -> float | None:
         return round(float(np.mean(flags)), 4) if flags else None

@@ -20,6 +20,7 @@ from qa.features import (
     previous_sentences,
     sentence_features,
     sentences_of,
+    span_margin,
     to_read,
 )
 from qa.settings import Settings
@@ -75,11 +76,13 @@ class ExtractiveAnswerer:
     Sentences are ranked in stages: a logistic model over lexical, type and retrieval features
     (qa/features.py) orders them all, the first reader (qa/reader.py, a cross-encoder) reads the
     best few, and a judge (two more logistic models) weighs both opinions and says how sure the
-    answer is. When it is neither sure nor sure of nothing (its confidence within the model's
+    answer is, hearing also whether the span reader finds the words that answer in the sentence
+    it would answer with (a sentence on the topic that lacks the fact asked about often has
+    none). When it is neither sure nor sure of nothing (its confidence within the model's
     band), every reader reads the same sentences and a second judge, learned on the mean of
     their logits, decides: a cascade that spends the second reader where it changes answers.
-    The span reader then finds the short answer in the sentences it answers with. All are
-    learned from SQuAD paragraphs (eval/train_*.py).
+    The span reader's words are the short answer. All are learned from SQuAD paragraphs
+    (eval/train_*.py).
     """
 
     def __init__(
@@ -112,7 +115,8 @@ class ExtractiveAnswerer:
         sentences = sentences_of(passages)
         quick = self.model.quick
         if not sentences or not q.weights:
-            return Ranking(q, sentences, [0.0] * len(sentences), 0.0, self._bar(quick), quick)
+            zeros, nothing = [0.0] * len(sentences), [None] * len(sentences)
+            return Ranking(q, sentences, zeros, 0.0, self._bar(quick), quick, nothing)
         rows = sentence_features(q, sentences)
         first = [self.model.ranker(row) for row in rows]
         read = to_read(first)
@@ -123,13 +127,22 @@ class ExtractiveAnswerer:
             [sentences[i].passage.title for i in read],
             [before[i] for i in read],
         )
+        found: dict[int, Found | None] = {}
+
+        def span_of(i: int) -> float:
+            """The span margin of sentence i, read once an ask."""
+            if i not in found:
+                found[i] = self.spans.find(question, [sentences[i].text])[0]
+            span = found[i]
+            return span_margin(span.margin if span else None)
+
         logits = self.readers[0].logits(*args)
-        judge, (probs, confidence) = quick, _judge(quick, rows, first, read, logits)
+        judge, (probs, confidence) = quick, _judge(quick, rows, first, read, logits, span_of)
         careful, (low, high) = self.model.careful, self.model.band
         if careful is not None and len(self.readers) > 1 and low <= confidence < high:
             each = [logits] + [r.logits(*args) for r in self.readers[1:]]
             mean = [sum(z) / len(z) for z in zip(*each, strict=True)]
-            judge, (probs, confidence) = careful, _judge(careful, rows, first, read, mean)
+            judge, (probs, confidence) = careful, _judge(careful, rows, first, read, mean, span_of)
         order = sorted(range(len(sentences)), key=lambda i: -probs[i])
         return Ranking(
             q,
@@ -138,6 +151,7 @@ class ExtractiveAnswerer:
             confidence,
             self._bar(judge),
             judge,
+            [found.get(i) for i in order],
         )
 
     def _bar(self, judge: Judge) -> float:
@@ -156,32 +170,44 @@ class ExtractiveAnswerer:
                 break
         citations = cite(picked)
         text = " ".join(f"{_clip(s.text)} [{c.n}]" for s, c in zip(picked, citations, strict=True))
-        return Draft(
-            text, self.short_answer(picked, ranked.question), True, ranked.confidence, citations
-        )
+        short = self.short_answer(picked, ranked.question, ranked.spans[: len(picked)])
+        return Draft(text, short, True, ranked.confidence, citations)
 
-    def short_answer(self, sentences: Sequence[Sentence], q: Question) -> str | None:
+    def short_answer(
+        self,
+        sentences: Sequence[Sentence],
+        q: Question,
+        found: Sequence[Found | None] | None = None,
+    ) -> str | None:
         """The span that answers, from the first of the sentences in which the span reader
-        finds one; None when it finds none (the sentence answers, but no short span does)."""
-        for s in sentences:  # one at a time: the first nearly always has it
-            found = self.spans.find(q.text, [s.text])[0]
-            if found is not None and found.margin > 0 and found.text:
-                return found.text
+        finds one (`found`: its spans of them where it has read them already); None when it
+        finds none (the sentence answers, but no short span does)."""
+        for k, s in enumerate(sentences):  # one at a time: the first nearly always has it
+            span = found[k] if found is not None and k < len(found) else None
+            if span is None:
+                span = self.spans.find(q.text, [s.text])[0]
+            if span is not None and span.margin > 0 and span.text:
+                return span.text
         return None
 
 
 def _judge(
-    judge: Judge, rows: list[list[float]], first: list[float], read: list[int], logits: list[float]
+    judge: Judge,
+    rows: list[list[float]],
+    first: list[float],
+    read: list[int],
+    logits: list[float],
+    span_of: Callable[[int], float],
 ) -> tuple[list[float], float]:
     """Every sentence's probability (those not read after those read, in the first ranker's
-    order) and the confidence in the best."""
+    order) and the confidence in the best (span_of: a sentence's span margin)."""
     reader = dict(zip(read, logits, strict=True))
     probs = [
         judge.final(final_row(p, reader[i])) if i in reader else p * 1e-3
         for i, p in enumerate(first)
     ]
     best = max(range(len(probs)), key=lambda i: probs[i])
-    return probs, judge.confidence(confidence_features(rows, probs, best, reader))
+    return probs, judge.confidence(confidence_features(rows, probs, best, reader, span_of(best)))
 
 
 @dataclass(frozen=True)
@@ -194,6 +220,7 @@ class Ranking:
     confidence: float
     threshold: float  # abstain below it
     judge: Judge  # the judge that decided
+    spans: Sequence[Found | None]  # the span reader's best span of each sentence, where it read one
 
 
 def make_answerer(settings: Settings) -> Answerer:

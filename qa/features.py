@@ -58,6 +58,7 @@ CONFIDENCE_FEATURES = (
     "absent",
     "reader",
     "reader_margin",
+    "span",
 )
 # The readers (qa/reader.py) read the first ranker's best few sentences, the first at ~4 ms a
 # sentence, the second (when the answerer is unsure) at ~6; a judge weighs the opinions. Reading
@@ -65,6 +66,10 @@ CONFIDENCE_FEATURES = (
 # 0.849 reading all); reading three with both readers lost SQuAD answers (0.754).
 READ_TOP = 4
 FINAL_FEATURES = ("ranker", "reader")
+# The confidence's "span": how far the span reader's best short answer in the chosen sentence
+# beats its null answer ("no words here answer"), clipped to +-SPAN_CLIP. One sentence read,
+# the one the short answer comes from anyway.
+SPAN_CLIP = 10.0
 # Words that point back to the sentence before ("He was a critic of…", "Its main component…").
 ANAPHORS = frozenset(
     [
@@ -233,11 +238,20 @@ def final_row(first: float, reader: float) -> list[float]:
     return [math.log(p / (1 - p)), reader]
 
 
+def span_margin(margin: float | None) -> float:
+    """A span margin as a feature: clipped, and the lowest for a sentence with no span."""
+    return -SPAN_CLIP if margin is None else max(-SPAN_CLIP, min(SPAN_CLIP, margin))
+
+
 def confidence_features(
-    rows: list[list[float]], probs: list[float], best: int, reader: dict[int, float]
+    rows: list[list[float]],
+    probs: list[float],
+    best: int,
+    reader: dict[int, float],
+    span: float,
 ) -> list[float]:
-    """CONFIDENCE_FEATURES of the chosen sentence, given the final probabilities and the
-    reader's logits of the sentences it read."""
+    """CONFIDENCE_FEATURES of the chosen sentence, given the final probabilities, the reader's
+    logits of the sentences it read, and the chosen sentence's span margin (span_margin)."""
     second = max((p for i, p in enumerate(probs) if i != best), default=0.0)
     f = dict(zip(SENTENCE_FEATURES, rows[best], strict=True))
     others = [z for i, z in reader.items() if i != best]
@@ -257,6 +271,7 @@ def confidence_features(
         f["absent"],
         reader.get(best, -10.0),
         reader.get(best, -10.0) - max(others, default=-10.0),
+        span,
     ]
 
 

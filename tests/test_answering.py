@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
 
 from eval.bench_ask import Counting
 from eval.metrics import f1
-from qa.answering import ExtractiveAnswerer, verify_citations
+from qa.answering import ExtractiveAnswerer, SpanFinder, verify_citations
 from qa.chat import standalone_question
 from qa.errors import CitationError, IndexEmpty, InvalidRequest
-from qa.features import load_model
-from qa.reader import load_readers
+from qa.features import CONFIDENCE_FEATURES, SPAN_CLIP, load_model
+from qa.reader import Found, load_readers, load_span_reader
 from qa.service import Service
 from qa.spans import best_span, question_kind
 from qa.types import Answer, Citation, Turn
@@ -92,6 +93,43 @@ def test_the_second_reader_reads_only_when_the_first_leaves_the_answerer_unsure(
     assert ranked.threshold == ranked.judge.threshold
     if not read_again:
         assert ranked.confidence == quick
+
+
+class CountingSpans:
+    """Passes the real span reader through, counting the sentences it reads."""
+
+    def __init__(self, spans: SpanFinder) -> None:
+        self.spans, self.read = spans, 0
+
+    def find(self, question: str, sentences: Sequence[str]) -> Sequence[Found | None]:
+        self.read += len(sentences)
+        return self.spans.find(question, sentences)
+
+
+def test_the_span_reader_reads_the_answering_sentence_once(indexed: Service) -> None:
+    """Its margin in the sentence the answerer would answer with weighs in the confidence, and
+    its words there are the short answer: one read serves both."""
+    spans = CountingSpans(load_span_reader())
+    model = replace(load_model(), band=(1.0, 1.0))  # the quick judge alone: one best sentence
+    answerer = ExtractiveAnswerer(model=model, spans=spans)
+    question = "Which province is Incirlik Air Base in?"
+    passages = indexed.search(question)
+    draft = answerer.answer(question, passages, indexed.retriever.snapshot.lexical.idf)
+    assert draft.answered and draft.short_answer == "Adana", draft
+    assert spans.read == 1
+
+
+def test_confidence_rises_with_the_span_margin() -> None:
+    """Of two otherwise equal answers, the one whose sentence holds words that answer is the
+    surer (the shipped judges learned it from SQuAD, eval/train_answerer.py)."""
+    model = load_model()
+    for judge in (model.quick, model.careful):
+        assert judge is not None
+        low, high = (
+            judge.confidence([margin if f == "span" else 0.5 for f in CONFIDENCE_FEATURES])
+            for margin in (-SPAN_CLIP, SPAN_CLIP)
+        )
+        assert high > low + 0.1, (low, high)
 
 
 def test_follow_up_rewriting() -> None:
