@@ -89,7 +89,7 @@ def test_eval_seed_set_passes_its_gate_and_writes_reports(run, tmp_path: Path) -
         "--corpus",
         str(SEEDS),
         "--min-accuracy",
-        "0.86",
+        "0.9",
         "--min-evidence-rate",
         "0.95",
         "--json",
@@ -100,7 +100,7 @@ def test_eval_seed_set_passes_its_gate_and_writes_reports(run, tmp_path: Path) -
     assert result.exit_code == 0, result.stdout
     summary = json.loads(out_json.read_text())["runs"][0]["summary"]
     # The level measured when the gate was set; the goal (every question right) is not met.
-    assert summary["accuracy"] >= 0.86 and summary["quote_mismatches"] == 0
+    assert summary["accuracy"] >= 0.9 and summary["quote_mismatches"] == 0
     assert summary["questions"] >= 60
     assert set(summary["accuracy_by_kind"]) == {"answerable", "unanswerable", "follow-up"}
     html = out_html.read_text()

@@ -17,13 +17,14 @@ from .conftest import ROOT, SEEDS, shared_data
 pytestmark = pytest.mark.slow
 cli.add_command(eval_command, "eval")
 
-# Measured on 2026-11-29 (README): SQuAD answer accuracy 0.756 and short answer F1 0.587, seed
-# answerable 0.976 and evidence 0.979 with the BBC distractors, HotpotQA both-supports recall
-# 0.846. The floors sit a little under them so a regression fails. They are not the goals
+# Measured on 2026-11-29 (README): SQuAD answer accuracy 0.740 and short answer F1 0.582, seed
+# answerable 0.976, unanswerable 0.643 and evidence 0.979 with the BBC distractors, HotpotQA
+# both-supports recall 0.846. The floors sit a little under them so a regression fails. They are not the goals
 # (issue 3 asks for 0.80 and every seed question right); raise them as the answerer improves.
 SQUAD_ANSWER_FLOOR = 0.73
 SQUAD_SHORT_F1_FLOOR = 0.55
 SEED_ANSWERABLE_FLOOR = 0.95
+SEED_UNANSWERABLE_FLOOR = 0.6
 SEED_EVIDENCE_FLOOR = 0.95
 HOTPOT_SUPPORT_FLOOR = 0.82
 
@@ -64,6 +65,7 @@ def test_seed_set_with_bbc_distractors(tmp_path: Path, monkeypatch: pytest.Monke
     seed = runs["seed"]
     assert seed["quote_mismatches"] == 0 and code == 0
     assert seed["accuracy_by_kind"]["answerable"] >= SEED_ANSWERABLE_FLOOR
+    assert seed["accuracy_by_kind"]["unanswerable"] >= SEED_UNANSWERABLE_FLOOR
     assert seed["evidence_rate"] >= SEED_EVIDENCE_FLOOR
 
 
