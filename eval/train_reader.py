@@ -40,6 +40,17 @@ to 0.760 (0.806 never abstaining; EM 0.492), but its calibrated thresholds rose 
 against 0.28 and 0.30) and the seed set fell to 0.857: it declined "who denied awareness of the
 airstrikes?" (confidence 0.33) and "who were many of the victims in Atme?", and answered the
 same news near misses as before.
+
+Nor did a joint reader (tried 2026-11-29, its code not kept): this reader with a span head too
+(start and end logits a word piece, the sentence logit pooled from a third channel), trained
+in one pass on the same groups, each candidate labelled with its answer's word pieces or the
+null answer, max length 128, ~27 min. Its margin "best span against no span" came free with the
+sentence logit, to weigh in the judges. Validation top-1 0.864 (0.873), lexical misses beaten
+0.891 (0.859), but its spans were weaker than the span reader's (EM 0.486, F1 0.662 in held-out
+answer sentences; span given in 0.770 of them). With the answerer retrained on it (its logits
+and span margins in both judges' second stage and confidence): cascade accuracy 0.820 against
+0.825 at 0.793 answerable answered; seed set 0.841 (it declined "who denied awareness of the
+airstrikes?" again).
 """
 
 from __future__ import annotations
