@@ -78,9 +78,10 @@ class ExtractiveAnswerer:
     best few, and a judge (two more logistic models) weighs both opinions and says how sure the
     answer is, hearing also whether the span reader finds the words that answer in the sentence
     it would answer with (a sentence on the topic that lacks the fact asked about often has
-    none). When it is neither sure nor sure of nothing (its confidence within the model's
-    band), every reader reads the same sentences and a second judge, learned on the mean of
-    their logits, decides: a cascade that spends the second reader where it changes answers.
+    none) and whether that sentence's article names what the question names. When it is
+    neither sure nor sure of nothing (its confidence within the model's band), every reader
+    reads the same sentences and a second judge, learned on the mean of their logits, decides:
+    a cascade that spends the second reader where it changes answers.
     The span reader's words are the short answer. All are learned from SQuAD paragraphs
     (eval/train_*.py).
     """

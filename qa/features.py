@@ -41,6 +41,7 @@ SENTENCE_FEATURES = (
     "typed_near",
     "content_missing",
     "absent",
+    "name_missing",
 )
 CONFIDENCE_FEATURES = (
     "best",
@@ -59,6 +60,7 @@ CONFIDENCE_FEATURES = (
     "reader",
     "reader_margin",
     "span",
+    "name_missing",
 )
 # The readers (qa/reader.py) read the first ranker's best few sentences, the first at ~4 ms a
 # sentence, the second (when the answerer is unsure) at ~6; a judge weighs the opinions. Reading
@@ -112,6 +114,7 @@ class Question:
     kind: Kind
     weights: dict[str, float]
     words: frozenset[str]
+    names: tuple[frozenset[str], ...] = ()  # name_phrases
 
     @classmethod
     def parse(cls, text: str, index_idf: TermWeight) -> Question:
@@ -120,7 +123,29 @@ class Question:
             kind=question_kind(text),
             weights=term_weights(text, index_idf),
             words=frozenset(w.lower() for w in re.findall(r"\w+", text)),
+            names=name_phrases(text),
         )
+
+
+def name_phrases(question: str) -> tuple[frozenset[str], ...]:
+    """The stems of each name the question mentions: a run of capitalised words (or words with
+    digits) after its first word. "What did Mark Toner say about Iran?" names {mark, toner} and
+    {iran}. News calls a person by surname after the first mention, so a name counts as
+    mentioned where any of its words is; a question typed in capitals is one long "name",
+    mentioned wherever any of its words is."""
+    words = re.findall(r"[\w’'-]+", question)
+    runs: list[list[str]] = [[]]
+    for i, word in enumerate(words):
+        if i > 0 and (word[:1].isupper() or any(c.isdigit() for c in word)):
+            runs[-1].append(word)
+        elif runs[-1]:
+            runs.append([])
+    names = []
+    for run in runs:
+        stems = frozenset(stem for stems in (tokenize(run) if run else []) for stem in stems)
+        if stems:
+            names.append(stems)
+    return tuple(names)
 
 
 def sentences_of(passages: Sequence[ScoredChunk]) -> list[Sentence]:
@@ -174,6 +199,12 @@ def sentence_features(q: Question, sentences: list[Sentence]) -> list[list[float
     everywhere = frozenset().union(*(s.terms for s in sentences))
     # The most specific question word that no retrieved passage has at all: a near miss.
     absent = max((w for t, w in weights.items() if t not in everywhere), default=0.0) / heaviest
+    # Whether the sentence's article (as far as retrieved) leaves out a name the question asks
+    # about: "What did Mark Toner say about Iran?" against an article that never names Iran.
+    in_article: dict[str, frozenset[str]] = {}
+    for s in sentences:
+        article = s.passage.chunk.article_id
+        in_article[article] = in_article.get(article, frozenset()) | s.terms
     rows = []
     for i, s in enumerate(sentences):
         near = set(s.terms)
@@ -208,6 +239,7 @@ def sentence_features(q: Question, sentences: list[Sentence]) -> list[list[float
                     sum(1 for t, w in weights.items() if w >= CONTENT_WEIGHT and t not in near) / 3,
                 ),
                 absent,
+                float(any(not name & in_article[s.passage.chunk.article_id] for name in q.names)),
             ]
         )
     return rows
@@ -272,6 +304,7 @@ def confidence_features(
         reader.get(best, -10.0),
         reader.get(best, -10.0) - max(others, default=-10.0),
         span,
+        f["name_missing"],
     ]
 
 

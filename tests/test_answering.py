@@ -12,7 +12,16 @@ from eval.metrics import f1
 from qa.answering import ExtractiveAnswerer, SpanFinder, verify_citations
 from qa.chat import standalone_question
 from qa.errors import CitationError, IndexEmpty, InvalidRequest
-from qa.features import CONFIDENCE_FEATURES, SPAN_CLIP, load_model
+from qa.features import (
+    CONFIDENCE_FEATURES,
+    SENTENCE_FEATURES,
+    SPAN_CLIP,
+    Question,
+    load_model,
+    name_phrases,
+    sentence_features,
+    sentences_of,
+)
 from qa.reader import Found, load_readers, load_span_reader
 from qa.service import Service
 from qa.spans import best_span, question_kind
@@ -130,6 +139,50 @@ def test_confidence_rises_with_the_span_margin() -> None:
             for margin in (-SPAN_CLIP, SPAN_CLIP)
         )
         assert high > low + 0.1, (low, high)
+
+
+def test_names_the_question_asks_about() -> None:
+    assert name_phrases("What did Mark Toner say about Iran?") == (
+        frozenset({"mark", "toner"}),
+        frozenset({"iran"}),
+    )
+    assert name_phrases("Which company built the F-16 jets?") == (frozenset({"16"}),)
+    assert name_phrases("Toner said what?") == ()  # a question's first word may be any word
+    assert name_phrases("what did mark toner say about iran?") == ()
+    shouted = name_phrases("WHO DENIED AWARENESS OF THE AIRSTRIKES?")
+    assert len(shouted) == 1 and {"deni", "airstrik"} <= shouted[0]
+
+
+def test_a_name_the_article_never_mentions_is_missing(indexed: Service) -> None:
+    """name_missing is 1 for each sentence whose article (as retrieved) lacks a name the question
+    asks about; a surname alone stands for the whole name, as news writes it."""
+    idf = indexed.retriever.refresh().lexical.idf
+    column = SENTENCE_FEATURES.index("name_missing")
+
+    def missing(question: str) -> dict[str, float]:
+        sentences = sentences_of(indexed.search(question))
+        rows = sentence_features(Question.parse(question, idf), sentences)
+        return {
+            s.passage.chunk.article_id: row[column] for s, row in zip(sentences, rows, strict=True)
+        }
+
+    assert missing("What did Mark Toner say about Pakistan?")[SEED] == 1.0
+    assert missing("What did Mark Toner say about civilian casualties?")[SEED] == 0.0
+    assert missing("What did Toner say about civilian casualties?")[SEED] == 0.0
+    assert missing("what did toner say about pakistan?")[SEED] == 0.0  # no capitals, no names
+
+
+def test_confidence_falls_when_the_article_lacks_a_name_asked_about() -> None:
+    """The shipped judges learned from SQuAD that a question naming what the answer's article
+    never names is rarely answered there (eval/train_answerer.py)."""
+    model = load_model()
+    for judge in (model.quick, model.careful):
+        assert judge is not None
+        named, unnamed = (
+            judge.confidence([flag if f == "name_missing" else 0.5 for f in CONFIDENCE_FEATURES])
+            for flag in (0.0, 1.0)
+        )
+        assert named > unnamed + 0.1, (named, unnamed)
 
 
 def test_follow_up_rewriting() -> None:
