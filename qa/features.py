@@ -129,8 +129,8 @@ class Question:
 
 def name_phrases(question: str) -> tuple[frozenset[str], ...]:
     """The stems of each name the question mentions: a run of capitalised words (or words with
-    digits) after its first word. "What did Mark Toner say about Iran?" names {mark, toner} and
-    {iran}. News calls a person by surname after the first mention, so a name counts as
+    digits) after its first word. "What did Mark Toner say about Pakistan?" names {mark, toner} and
+    {pakistan}. News calls a person by surname after the first mention, so a name counts as
     mentioned where any of its words is; a question typed in capitals is one long "name",
     mentioned wherever any of its words is."""
     words = re.findall(r"[\w’'-]+", question)
@@ -200,7 +200,7 @@ def sentence_features(q: Question, sentences: list[Sentence]) -> list[list[float
     # The most specific question word that no retrieved passage has at all: a near miss.
     absent = max((w for t, w in weights.items() if t not in everywhere), default=0.0) / heaviest
     # Whether the sentence's article (as far as retrieved) leaves out a name the question asks
-    # about: "What did Mark Toner say about Iran?" against an article that never names Iran.
+    # about: "What did Mark Toner say about Pakistan?" against an article never naming Pakistan.
     in_article: dict[str, frozenset[str]] = {}
     for s in sentences:
         article = s.passage.chunk.article_id
