@@ -170,7 +170,9 @@ class ExtractiveAnswerer:
                 picked.append(sentences[i])
                 break
         citations = cite(picked)
-        text = " ".join(f"{_clip(s.text)} [{c.n}]" for s, c in zip(picked, citations, strict=True))
+        text = " ".join(
+            f"{_clip(unmarked(s.text))} [{c.n}]" for s, c in zip(picked, citations, strict=True)
+        )
         short = self.short_answer(picked, ranked.question, ranked.spans[: len(picked)])
         return Draft(text, short, True, ranked.confidence, citations)
 
@@ -233,19 +235,40 @@ def make_answerer(settings: Settings) -> Answerer:
     return LLMAnswerer.from_settings(settings)
 
 
-def verify_citations(answer: Answer, text_of: Callable[[str], str]) -> None:
-    """Refuses an answer whose quotes are not exactly their articles' text, or whose [n] dangle."""
+# A citation marker in an answer: "[n]". The sentences quoted into an answer have their own
+# bracketed numbers (footnote references in scraped text) taken out by `unmarked`, so every
+# marker an answer holds is one of its citations.
+MARKER = re.compile(r"\[(\d+)\]")
+_FOOTNOTE = re.compile(r"\s*\[\d+\]")
+
+Segments = Sequence[tuple[int, str]]  # (offset in the article text, the text from there)
+
+
+def unmarked(text: str) -> str:
+    """The text without bracketed numbers, which an answer may only use as its own markers."""
+    return _FOOTNOTE.sub("", text)
+
+
+def verify_citations(answer: Answer, text_of: Callable[[str], Segments]) -> None:
+    """Refuses an answer whose quotes are not exactly their articles' text, or whose [n] dangle.
+
+    text_of gives the known text of an article version as segments: the whole text, or the
+    stored chunks of the version the passages came from when it has been replaced since."""
     numbers = {c.n for c in answer.citations}
     for c in answer.citations:
         try:
-            text = text_of(c.article_id)
+            segments = text_of(c.article_id)
         except QAError as exc:
             raise CitationError(f"citation [{c.n}] names a missing article: {exc}") from exc
-        if not (0 <= c.start < c.end <= len(text)) or text[c.start : c.end] != c.quote:
+        if not any(
+            0 <= c.start - at < c.end - at <= len(text)
+            and text[c.start - at : c.end - at] == c.quote
+            for at, text in segments
+        ):
             raise CitationError(
                 f"citation [{c.n}] does not match {c.article_id}[{c.start}:{c.end}]; refused"
             )
-    for marker in re.findall(r"\[(\d+)\]", answer.answer):
+    for marker in MARKER.findall(answer.answer):
         if int(marker) not in numbers:
             raise CitationError(f"the answer cites [{marker}] but has no such citation")
 

@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import ArticleError
-from qa.types import Article, Failure
+from qa.types import EARLIEST, LATEST, Article, Failure, date_in_range
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
 MAX_TITLE_CHARS = 300
 _SENTENCE_END = tuple('.!?:;"”’)')
+# C0 and C1 control characters other than tab, line feed and form feed: terminal escapes and
+# bells that scraped text carries by accident. NUL is refused instead (it marks binary data).
+_CONTROLS = re.compile("[\x01-\x08\x0b\x0d-\x1f\x7f-\x9f]")
 
 
 def slugify(value: str, max_len: int = 120) -> str:
@@ -155,40 +158,68 @@ def decode(data: bytes) -> str:
 
 
 def parse_date(value: Any) -> int | None:
-    """A date from front matter, a feed or a page, as Unix seconds (UTC); None if absent."""
+    """A date from front matter, a feed or a page, as Unix seconds (UTC); None if absent.
+
+    Numbers are Unix seconds; dates outside the years 1-9999 are refused, so no stored date
+    can overflow the int64 that Chroma and the lexical index keep it in.
+    """
     if value in (None, ""):
         return None
     if isinstance(value, bool):
-        raise ArticleError(f"unreadable date {value!r}")
-    if isinstance(value, int | float):
-        return int(value)
+        raise ArticleError(f'unreadable "date" {value!r}')
+    seconds = value if isinstance(value, int | float) else _seconds(_moment(value))
+    if isinstance(seconds, float):
+        if seconds != seconds or seconds in (float("inf"), float("-inf")):
+            raise ArticleError(f'"date" must be a finite number of Unix seconds, got {value!r}')
+        seconds = int(seconds)
+    if not date_in_range(seconds):
+        raise ArticleError(
+            f'"date" {value!r} is out of range: use Unix seconds between {EARLIEST} and '
+            f"{LATEST} (years 1 to 9999) or an ISO 8601 date such as 2015-08-12"
+        )
+    return seconds
+
+
+def _moment(value: Any) -> dt.datetime:
     if isinstance(value, dt.datetime):
-        moment = value
-    elif isinstance(value, dt.date):
-        moment = dt.datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    if isinstance(value, str):
         from dateutil import parser
 
         try:
-            moment = parser.parse(value)
+            return parser.parse(value)
         except (ValueError, OverflowError):
             raise ArticleError(
-                f"unreadable date {value!r}; use ISO 8601 such as 2015-08-12"
+                f'unreadable "date" {value!r}; use ISO 8601 such as 2015-08-12'
             ) from None
-    else:
-        raise ArticleError(f"unreadable date {value!r}")
+    raise ArticleError(f'unreadable "date" {value!r}')
+
+
+def _seconds(moment: dt.datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return int(moment.timestamp())
+    try:
+        return int(moment.timestamp())
+    except (OverflowError, ValueError, OSError):
+        raise ArticleError(f'"date" {moment.isoformat()} is out of range') from None
 
 
 def _article(article_id: str, title: str, body: str, **meta: Any) -> Article:
-    body = body.strip()
+    fields = {"title": title, "text": body, **meta}
+    for name, value in fields.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise ArticleError(f'"{name}" contains NUL characters; is this a binary file?')
+    body = _CONTROLS.sub("", body.replace("\r\n", "\n").replace("\r", "\n")).strip()
     if not body:
         raise ArticleError("empty article: no text after the title")
-    title = " ".join(title.split())[:MAX_TITLE_CHARS]
+    title = " ".join(_CONTROLS.sub("", title).split())[:MAX_TITLE_CHARS]
+    if not title:
+        raise ArticleError('"title" must hold words, not only spaces or control characters')
     clean: dict[str, Any] = {
-        k: (v.strip() or None) if isinstance(v, str) else v for k, v in meta.items()
+        k: (_CONTROLS.sub("", v).strip() or None) if isinstance(v, str) else v
+        for k, v in meta.items()
     }
     return Article(id=article_id, title=title, text=body, **clean)
 

@@ -100,20 +100,28 @@ class Ingester:
         return report
 
     def ingest_articles(
-        self, articles: Iterable[Article | Failure], progress: Progress | None = None
+        self,
+        articles: Iterable[Article | Failure],
+        progress: Progress | None = None,
+        seen: dict[str, str] | None = None,
     ) -> IngestReport:
-        """Ingests already-parsed articles (from the API or a feed)."""
+        """Ingests already-parsed articles (from the API or a feed); `seen` (id -> where)
+        carries the ids of earlier batches of the same upload, so a repeated id is reported."""
         report = IngestReport()
         started = time.perf_counter()
-        self._ingest(articles, report, progress)
+        self._ingest(articles, report, progress, seen)
         report.seconds = time.perf_counter() - started
         return report
 
     def _ingest(
-        self, items: Iterable[Article | Failure], report: IngestReport, progress: Progress | None
+        self,
+        items: Iterable[Article | Failure],
+        report: IngestReport,
+        progress: Progress | None,
+        seen: dict[str, str] | None = None,
     ) -> set[str]:
         known = self._store.manifest()
-        seen: dict[str, str] = {}
+        seen = {} if seen is None else seen
         pending: list[tuple[Article, str]] = []
         writer = _Writer(self._store, set(known))
         try:

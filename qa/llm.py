@@ -8,11 +8,18 @@ article-qa[llm]` and set QA_ANSWERER=llm, QA_LLM_URL (an OpenAI-compatible /v1) 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Protocol
 
-from qa.answering import MAX_ANSWER_WORDS, Draft, ExtractiveAnswerer, abstain, cite
+from qa.answering import (
+    MARKER,
+    MAX_ANSWER_WORDS,
+    Draft,
+    ExtractiveAnswerer,
+    abstain,
+    cite,
+    unmarked,
+)
 from qa.errors import QAError
 from qa.features import TermWeight
 from qa.settings import Settings
@@ -79,18 +86,15 @@ class LLMAnswerer:
             # The articles do not support an answer: no need to ask.
             return abstain(ranked.sentences[:2], ranked.confidence)
         shown = ranked.sentences[: self._candidates]
-        prompt = "\n".join(f"[{n}] {' '.join(s.text.split())}" for n, s in enumerate(shown, 1))
+        prompt = "\n".join(
+            f"[{n}] {' '.join(unmarked(s.text).split())}" for n, s in enumerate(shown, 1)
+        )
         reply = self._llm.complete(SYSTEM, f"Sentences:\n{prompt}\n\nQuestion: {question}").strip()
-        used = [
-            int(m)
-            for m in dict.fromkeys(re.findall(r"\[(\d+)\]", reply))
-            if 1 <= int(m) <= len(shown)
-        ]
+        used = [int(m) for m in dict.fromkeys(MARKER.findall(reply)) if 1 <= int(m) <= len(shown)]
         if NOT_IN_ARTICLES in reply or not used:
             return abstain(shown[:2], ranked.confidence)  # uncited text is not an answer
         renumber = {old: new for new, old in enumerate(used, 1)}
-        text = re.sub(
-            r"\[(\d+)\]",
+        text = MARKER.sub(
             lambda m: f"[{renumber[int(m.group(1))]}]" if int(m.group(1)) in renumber else "",
             reply,
         )

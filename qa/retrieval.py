@@ -162,20 +162,25 @@ class Retriever:
         self._stale = True
 
     def refresh(self, force: bool = False) -> Snapshot:
-        """Brings the snapshot up to date with the store if its change marker moved."""
+        """Brings the snapshot up to date with the store if its change marker moved.
+
+        Everything is decided under the lock from the snapshot as it is then: a thread that
+        waited for the lock while another refreshed builds on that newer snapshot, never on
+        the one it saw before waiting."""
         snap = self._snapshot
         due = self._stale or time.monotonic() - snap.taken >= self._sync_interval
         if not (force or due):
             return snap
         with self._lock:
+            current = self._snapshot
             self._stale = False
             generation = self._store.generation()
-            if generation == self._snapshot.generation and not force:
-                self._snapshot = Snapshot(generation, snap.articles, snap.lexical)
+            if generation == current.generation and not force:
+                self._snapshot = Snapshot(generation, current.articles, current.lexical)
                 return self._snapshot
             started = time.perf_counter()
             manifest = self._store.manifest()
-            old = self._snapshot.lexical.entries
+            old = current.lexical.entries
             kept = [e for e in old if _current(e, manifest)]
             have = {(e.chunk.article_id, e.version) for e in kept}
             need = {a: i.version for a, i in manifest.items() if (a, i.version) not in have}

@@ -9,10 +9,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from qa.answering import Answerer, make_answerer, verify_citations
+from qa.answering import Answerer, Segments, make_answerer, verify_citations
 from qa.chat import standalone_question
 from qa.embedding import Embedder, SentenceTransformerEmbedder
-from qa.errors import ArticleNotFound, CitationError, IndexEmpty, InvalidRequest
+from qa.errors import ArticleNotFound, IndexEmpty, InvalidRequest
 from qa.ingest import Ingester, Progress
 from qa.retrieval import Mode, Retriever
 from qa.settings import Settings
@@ -20,10 +20,6 @@ from qa.store import ChromaStore, connect
 from qa.types import Answer, Article, ArticleInfo, Failure, Filters, IngestReport, ScoredChunk, Turn
 
 log = logging.getLogger(__name__)
-
-
-class _ChangedMeanwhile(Exception):
-    """The article was replaced after its passages were retrieved."""
 
 
 class Service:
@@ -36,11 +32,12 @@ class Service:
         answerer: Answerer | None = None,
     ) -> None:
         self.settings = settings
-        self.embedder = embedder or SentenceTransformerEmbedder(
-            settings.embed_model, settings.embed_precision, settings.embed_batch_size
-        )
+        # The index first: a data dir another process owns is refused before the model loads.
         self._client, self._lock = connect(settings)
         try:
+            self.embedder = embedder or SentenceTransformerEmbedder(
+                settings.embed_model, settings.embed_precision, settings.embed_batch_size
+            )
             self.store = ChromaStore(
                 self._client, settings.embed_model, self.embedder.dim, settings.collection_prefix
             )
@@ -81,14 +78,30 @@ class Service:
         self.retriever.mark_stale()
         return report
 
-    def add_articles(self, items: Iterable[Article | Failure]) -> IngestReport:
-        with self._write_lock:
-            report = self.ingester.ingest_articles(items)
-        self.retriever.mark_stale()
+    def add_articles(
+        self,
+        items: Iterable[Article | Failure],
+        progress: Progress | None = None,
+        batch: int | None = None,
+    ) -> IngestReport:
+        """Adds or replaces articles. With `batch`, the write lock is taken for one batch at a
+        time, so a long upload lets other writers in between its batches; `progress` hears
+        how many articles each written batch held."""
+        items = list(items)
+        size = batch or max(1, len(items))
+        report, seen = IngestReport(), dict[str, str]()
+        for at in range(0, len(items), size):
+            part = items[at : at + size]
+            with self._write_lock:
+                report.merge(self.ingester.ingest_articles(part, seen=seen))
+            self.retriever.mark_stale()
+            if progress:
+                progress(len(part))
         return report
 
     def remove(self, article_id: str) -> None:
-        self.store.article(article_id)  # raises ArticleNotFound with a helpful message
+        if not self.store.exists(article_id):
+            raise ArticleNotFound(f"no article with id {article_id!r}; `qa articles` lists them")
         with self._write_lock:
             self.store.delete([article_id])
         self.retriever.mark_stale()
@@ -135,30 +148,11 @@ class Service:
             raise IndexEmpty(
                 "no articles are indexed yet; add some with `qa ingest PATH` or POST /v1/articles"
             )
-        for attempt in range(1, 5):
-            try:
-                return self._ask_once(question, history, top_k, filters, mode)
-            except _ChangedMeanwhile as changed:
-                # An article was replaced between retrieval and the citation check: ask again
-                # over the new version rather than quote text that is no longer there.
-                log.info("%s changed while answering; asking again (%d)", changed, attempt)
-                self.retriever.mark_stale()
-        raise CitationError("the cited articles kept changing while answering; ask again")
-
-    def _ask_once(
-        self,
-        question: str,
-        history: Sequence[Turn],
-        top_k: int | None,
-        filters: Filters | None,
-        mode: Mode,
-    ) -> Answer:
         t0 = time.perf_counter()
         standalone = standalone_question(question, history)
         passages = self.search(standalone, top_k, filters, mode)
         t1 = time.perf_counter()
         draft = self.answerer.answer(standalone, passages, self.retriever.snapshot.lexical.idf)
-        versions = {p.chunk.article_id: p.version for p in passages}
         answer = Answer(
             question=question,
             standalone_question=standalone,
@@ -168,7 +162,7 @@ class Service:
             confidence=draft.confidence,
             citations=draft.citations,
         )
-        verify_citations(answer, lambda article_id: self._text(article_id, versions[article_id]))
+        verify_citations(answer, lambda article_id: self._segments(article_id, passages))
         t2 = time.perf_counter()
         timings = {
             "retrieve": (t1 - t0) * 1000,
@@ -177,22 +171,34 @@ class Service:
         }
         return replace(answer, timings_ms=timings)
 
-    def _text(self, article_id: str, version: str) -> str:
-        """The text of exactly the article version the passages came from."""
+    def _segments(self, article_id: str, passages: Sequence[ScoredChunk]) -> Segments:
+        """The known text of the article version the passages came from: the article's whole
+        text while that version is current, else that version's retrieved chunks, which are
+        exact pieces of its text. An article replaced or removed while a question is answered
+        is answered from the one version that was retrieved."""
+        version = next(p.version for p in passages if p.chunk.article_id == article_id)
         text = self._texts.get((article_id, version))
         if text is None:
             try:
-                info, text = self.store.article(article_id)
+                info, current = self.store.article(article_id)
             except ArticleNotFound:
-                raise _ChangedMeanwhile(article_id) from None  # deleted since it was retrieved
-            if info.version != version:
-                raise _ChangedMeanwhile(article_id)
-            self._texts[(article_id, version)] = text
+                info, current = None, ""
+            if info is None or info.version != version:
+                return [
+                    (p.chunk.start, p.chunk.text)
+                    for p in passages
+                    if p.chunk.article_id == article_id and p.version == version
+                ]
+            text = self._texts[(article_id, version)] = current
             while len(self._texts) > 256:
                 self._texts.pop(next(iter(self._texts)))
-        return text
+        return [(0, text)]
 
     def close(self) -> None:
+        """Closes the Chroma client and releases the data dir; safe to call twice."""
+        client, self._client = getattr(self, "_client", None), None
+        if client is not None:
+            client.close()
         lock, self._lock = getattr(self, "_lock", None), None
         if lock is not None:
             lock.release()

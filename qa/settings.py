@@ -41,7 +41,19 @@ class Settings(BaseSettings):
     llm_api_key: str | None = None
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the API answers to; unset: the loopback names and QA_HOST "
+        "(any name when QA_HOST is a wildcard address such as 0.0.0.0); * allows any.",
+    )
     max_upload_mb: float = Field(10, gt=0)
+    max_upload_articles: int = Field(10_000, ge=1, description="Articles one upload may hold.")
+    upload_job_articles: int = Field(
+        50, ge=1, description="Uploads with more articles run as a background job (202)."
+    )
+    body_timeout_s: float = Field(
+        30, gt=0, description="A request body that has not all arrived by then gets 408."
+    )
     max_article_mb: float = Field(5, gt=0)
     max_question_chars: int = Field(2000, ge=1)
     max_history: int = Field(20, ge=0)
@@ -59,12 +71,20 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    @field_validator("api_keys", "cors_origins", "allowed_hosts", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    def host_names(self) -> list[str]:
+        """The Host header names the API accepts, lower case; ["*"] accepts any."""
+        if self.allowed_hosts:
+            return [h.lower() for h in self.allowed_hosts]
+        if self.host in ("0.0.0.0", "::", ""):
+            return ["*"]
+        return sorted({"localhost", "127.0.0.1", "::1", self.host.lower().strip("[]")})
 
     @field_validator("chroma_url")
     @classmethod

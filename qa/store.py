@@ -21,12 +21,19 @@ import numpy as np
 
 from qa.errors import ArticleNotFound, IndexLocked, IndexMismatch, StoreUnavailable
 from qa.settings import Settings
-from qa.types import Article, ArticleInfo, Chunk, Filters
+from qa.types import Article, ArticleInfo, Chunk, Filters, date_in_range
 
 log = logging.getLogger(__name__)
 
 _PAGE = 5000
 _MARKER = [1.0]  # article records and the change marker carry no meaningful vector
+# Every metadata key an article record may hold. Chroma's upsert merges metadata, so a key the
+# new version lacks is written as None (which Chroma deletes) rather than left as it was.
+_ARTICLE_KEYS = ("title", "source", "date", "url", "path")
+
+
+class BadRecord(ValueError):
+    """A stored record that cannot be read back (written by an older or a broken writer)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,7 @@ class ChromaStore:
             f"{prefix}_articles", embedding_function=None
         )
         self.meta = client.get_or_create_collection(f"{prefix}_meta", embedding_function=None)
+        self.skipped: dict[str, str] = {}  # unreadable article records: id -> why
 
     # --- reads -------------------------------------------------------------------------
 
@@ -116,18 +124,44 @@ class ChromaStore:
         return docs[0] if docs else ""
 
     def manifest(self) -> dict[str, ArticleInfo]:
-        """Every committed article with its current version, without texts."""
+        """Every committed article with its current version, without texts.
+
+        A record that cannot be read is left out, logged and listed in `skipped` (id -> why)
+        rather than failing every reader; `delete` removes it."""
         out: dict[str, ArticleInfo] = {}
+        skipped: dict[str, str] = {}
         for ids, metas, _ in _pages(self.articles, include=["metadatas"]):
             for article_id, meta in zip(ids, metas, strict=True):
-                out[article_id] = _info(article_id, meta)
+                try:
+                    out[article_id] = _info(article_id, meta)
+                except BadRecord as exc:
+                    skipped[article_id] = str(exc)
+        for article_id in skipped.keys() - self.skipped.keys():
+            log.warning(
+                "skipped the unreadable article record %r (%s); `qa remove %s` deletes it, "
+                "ingesting it again replaces it",
+                article_id,
+                skipped[article_id],
+                article_id,
+            )
+        self.skipped = skipped
         return out
+
+    def exists(self, article_id: str) -> bool:
+        """Whether any record has this id, readable or not."""
+        return bool(self.articles.get(ids=[article_id], include=[])["ids"])
 
     def article(self, article_id: str) -> tuple[ArticleInfo, str]:
         got = self.articles.get(ids=[article_id], include=["metadatas", "documents"])
         if not got["ids"]:
             raise ArticleNotFound(f"no article with id {article_id!r}; `qa articles` lists them")
-        return _info(article_id, got["metadatas"][0]), got["documents"][0]
+        try:
+            return _info(article_id, got["metadatas"][0]), got["documents"][0]
+        except BadRecord as exc:
+            raise ArticleNotFound(
+                f"the article record {article_id!r} cannot be read ({exc}); "
+                f"`qa remove {article_id}` deletes it"
+            ) from None
 
     def chunks_of(self, versions: dict[str, str]) -> list[StoredChunk]:
         """The chunks of the given article versions (others' chunks are left out)."""
@@ -139,7 +173,11 @@ class ChromaStore:
                 self.chunks, include=["metadatas", "documents"], where=where
             ):
                 for meta, doc in zip(metas, docs, strict=True):
-                    stored = _stored(meta, doc)
+                    try:
+                        stored = _stored(meta, doc)
+                    except BadRecord as exc:
+                        log.warning("skipped an unreadable chunk record (%s)", exc)
+                        continue
                     if versions.get(stored.chunk.article_id) == stored.version:
                         out.append(stored)
         return out
@@ -155,7 +193,13 @@ class ChromaStore:
             include=["metadatas", "documents", "distances"],
         )
         rows = zip(got["metadatas"][0], got["documents"][0], got["distances"][0], strict=True)
-        return [(_stored(meta, doc), 1.0 - float(dist)) for meta, doc, dist in rows]
+        out = []
+        for meta, doc, dist in rows:
+            try:
+                out.append((_stored(meta, doc), 1.0 - float(dist)))
+            except BadRecord:
+                continue  # logged when the lexical index read it
+        return out
 
     # --- writes ------------------------------------------------------------------------
 
@@ -205,7 +249,7 @@ class ChromaStore:
     def _commit(self, items: Sequence[tuple[Article, str, Sequence[Chunk], np.ndarray]]) -> None:
         """Points each article record at its new version: the moment readers switch."""
         records = [
-            (a.id, a.text, {**a.metadata(), "version": v, "chunks": len(c), "chars": len(a.text)})
+            (a.id, a.text, _record_meta(a) | {"version": v, "chunks": len(c), "chars": len(a.text)})
             for a, v, c, _ in items
         ]
         for i in range(0, len(records), self._batch):
@@ -234,7 +278,7 @@ class ChromaStore:
         orphans: list[str] = []
         for ids, metas, _ in _pages(self.chunks, include=["metadatas"]):
             for chunk_id, meta in zip(ids, metas, strict=True):
-                info = manifest.get(meta.get("article_id", ""))
+                info = manifest.get((meta or {}).get("article_id", ""))
                 if info is None or info.version != meta.get("version"):
                     orphans.append(chunk_id)
         for i in range(0, len(orphans), self._batch):
@@ -286,26 +330,49 @@ def _pages(collection: Any, include: list[str], where: dict[str, Any] | None = N
         offset += len(ids)
 
 
-def _info(article_id: str, meta: dict[str, Any]) -> ArticleInfo:
-    return ArticleInfo(
-        id=article_id,
-        title=meta.get("title", article_id),
-        version=meta.get("version", ""),
-        chunks=int(meta.get("chunks", 0)),
-        chars=int(meta.get("chars", 0)),
-        source=meta.get("source"),
-        date=meta.get("date"),
-        url=meta.get("url"),
-        path=meta.get("path"),
-    )
+def _record_meta(article: Article) -> dict[str, Any]:
+    """An article's metadata with every known key present, None where the article has none."""
+    return {key: None for key in _ARTICLE_KEYS} | article.metadata()
 
 
-def _stored(meta: dict[str, Any], doc: str) -> StoredChunk:
-    chunk = Chunk(
-        article_id=meta["article_id"],
-        n=int(meta["n"]),
-        start=int(meta["start"]),
-        end=int(meta["end"]),
-        text=doc,
-    )
-    return StoredChunk(chunk=chunk, version=meta["version"], meta=meta)
+def _info(article_id: str, meta: dict[str, Any] | None) -> ArticleInfo:
+    meta = meta or {}
+    date = meta.get("date")
+    if date is not None and not date_in_range(date):
+        raise BadRecord(f"date {date!r} is out of range")
+    try:
+        return ArticleInfo(
+            id=article_id,
+            title=str(meta.get("title", article_id)),
+            version=str(meta.get("version", "")),
+            chunks=int(meta.get("chunks", 0)),
+            chars=int(meta.get("chars", 0)),
+            source=_opt_str(meta.get("source")),
+            date=date,
+            url=_opt_str(meta.get("url")),
+            path=_opt_str(meta.get("path")),
+        )
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise BadRecord(f"unreadable metadata: {exc}") from None
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _stored(meta: dict[str, Any] | None, doc: str | None) -> StoredChunk:
+    meta = meta or {}
+    date = meta.get("date")
+    if date is not None and not date_in_range(date):
+        raise BadRecord(f"chunk of {meta.get('article_id')!r}: date {date!r} is out of range")
+    try:
+        chunk = Chunk(
+            article_id=str(meta["article_id"]),
+            n=int(meta["n"]),
+            start=int(meta["start"]),
+            end=int(meta["end"]),
+            text=doc if isinstance(doc, str) else "",
+        )
+        return StoredChunk(chunk=chunk, version=str(meta["version"]), meta=meta)
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise BadRecord(f"chunk of {meta.get('article_id')!r}: unreadable ({exc!r})") from None

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
+
+from qa.errors import InvalidRequest
+
+# Dates are Unix seconds (UTC) within the years a calendar date can be written for, 1 to 9999:
+# every stored date can be shown, and every bound fits the int64 that Chroma and numpy use.
+EARLIEST = int(dt.datetime(1, 1, 1, tzinfo=dt.UTC).timestamp())
+LATEST = int(dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC).timestamp())
+
+
+def date_in_range(value: object) -> bool:
+    """Whether value is a usable date: an int (not a bool) of Unix seconds in years 1-9999."""
+    return isinstance(value, int) and not isinstance(value, bool) and EARLIEST <= value <= LATEST
 
 
 @dataclass(frozen=True)
@@ -83,8 +96,22 @@ class Filters:
     date_from: int | None = None
     date_to: int | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("date_from", "date_to"):
+            value = getattr(self, name)
+            if value is not None and not date_in_range(value):
+                raise InvalidRequest(
+                    f"{name} must be Unix seconds between {EARLIEST} and {LATEST} "
+                    f"(years 1 to 9999), got {value!r}"
+                )
+
     def is_empty(self) -> bool:
-        return not (self.article_ids or self.sources or self.date_from or self.date_to)
+        return not (
+            self.article_ids
+            or self.sources
+            or self.date_from is not None
+            or self.date_to is not None
+        )
 
 
 @dataclass(frozen=True)
@@ -164,6 +191,16 @@ class IngestReport:
     chunks: int = 0
     seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
+
+    def merge(self, other: IngestReport) -> None:
+        """Adds another run's counts to these (an upload ingested in batches)."""
+        self.added += other.added
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.removed += other.removed
+        self.chunks += other.chunks
+        self.seconds += other.seconds
+        self.failures += other.failures
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -237,12 +237,16 @@ def test_citation_check_refuses_tampered_quotes(indexed: Service) -> None:
     start = text.index("Spokesman Mark Toner")
     good = Citation(1, SEED, "t", f"{SEED}:0", start, start + 20, "Spokesman Mark Toner")
     answer = Answer("q", "q", "It was Toner [1].", "Toner", True, 0.9, (good,))
-    verify_citations(answer, lambda _: text)  # passes
+    verify_citations(answer, lambda _: [(0, text)])  # passes
     forged = Citation(1, SEED, "t", f"{SEED}:0", start, start + 20, "Spokesman Mark Twain!")
     with pytest.raises(CitationError, match="does not match"):
-        verify_citations(Answer("q", "q", "x [1]", None, True, 0.9, (forged,)), lambda _: text)
+        verify_citations(
+            Answer("q", "q", "x [1]", None, True, 0.9, (forged,)), lambda _: [(0, text)]
+        )
     with pytest.raises(CitationError, match=r"cites \[2\]"):
-        verify_citations(Answer("q", "q", "x [1] y [2]", None, True, 0.9, (good,)), lambda _: text)
+        verify_citations(
+            Answer("q", "q", "x [1] y [2]", None, True, 0.9, (good,)), lambda _: [(0, text)]
+        )
 
 
 def test_question_bounds(indexed: Service) -> None:

@@ -120,7 +120,7 @@ def test_ids_are_slugs_of_the_path_below_the_root(tmp_path: Path) -> None:
 def test_record_validation_and_dates() -> None:
     with pytest.raises(ArticleError, match='"title"'):
         article_from_record({"text": "x"})
-    with pytest.raises(ArticleError, match="unreadable date"):
+    with pytest.raises(ArticleError, match='unreadable "date"'):
         article_from_record({"title": "t", "text": "x", "date": "not a date"})
     assert parse_date("2015-08-12T10:00:00+02:00") == 1439366400
     assert parse_date(1439366400) == 1439366400
