@@ -1,12 +1,13 @@
-"""Route dependencies: the service from app.state, settings, and API-key checks."""
+"""Route dependencies: the service, settings and upload jobs from app.state."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
+from fastapi.security import HTTPBearer
 
+from api.jobs import Jobs
 from qa.settings import Settings
 
 
@@ -18,25 +19,14 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def require_key(request: Request) -> None:
-    """With QA_API_KEYS set, every /v1 route needs `Authorization: Bearer KEY`."""
-    keys: list[str] = request.app.state.settings.api_keys
-    if not keys:
-        return
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    given_bytes = given.strip().encode()
-    # Compare against every key, always, so timing says nothing about which one nearly matched.
-    ok = False
-    for key in keys:
-        ok |= hmac.compare_digest(given_bytes, key.encode())
-    if scheme.lower() != "bearer" or not ok:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing or wrong API key: send `Authorization: Bearer KEY` with a key from "
-            "QA_API_KEYS",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+def get_jobs(request: Request) -> Jobs:
+    return request.app.state.jobs  # type: ignore[no-any-return]
 
+
+# Documents the bearer scheme in /openapi.json when QA_API_KEYS is set; api.limits.ApiKeys
+# enforces it, before any body is read.
+bearer = HTTPBearer(auto_error=False, description="A key from QA_API_KEYS.")
 
 ServiceDep = Annotated[Any, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+JobsDep = Annotated[Jobs, Depends(get_jobs)]

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_TURN_CHARS = 8000
+from qa.types import EARLIEST, LATEST
+
+MAX_TURN_CHARS = 8000  # characters in one earlier turn or chat message
+MAX_MESSAGES = 100  # messages in one chat completion request
+MAX_CONTENT_PARTS = 20  # parts of one chat message given as a list
+# Requests are parsed strictly: "5" is not a number and "true" is not a boolean.
+STRICT = ConfigDict(extra="forbid", strict=True)
 
 
 class Turn(BaseModel):
     """One earlier message of the conversation."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     role: Literal["user", "assistant"] = Field(description="Who said it.")
     content: str = Field(max_length=MAX_TURN_CHARS, description="What was said.")
 
@@ -20,21 +26,25 @@ class Turn(BaseModel):
 class FiltersIn(BaseModel):
     """Restricts retrieval; every field is optional."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     article_ids: list[str] = Field(
         default_factory=list, max_length=1000, description="Only these articles."
     )
     sources: list[str] = Field(
         default_factory=list, max_length=100, description="Only articles from these sources."
     )
-    date_from: int | None = Field(None, description="Published at or after (Unix seconds).")
-    date_to: int | None = Field(None, description="Published at or before (Unix seconds).")
+    date_from: int | None = Field(
+        None, ge=EARLIEST, le=LATEST, description="Published at or after (Unix seconds)."
+    )
+    date_to: int | None = Field(
+        None, ge=EARLIEST, le=LATEST, description="Published at or before (Unix seconds)."
+    )
 
 
 class AskRequest(BaseModel):
     """A question, optionally a follow-up in a conversation."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     question: str = Field(
         min_length=1, description="The question, at most QA_MAX_QUESTION_CHARS (2,000) characters."
     )
@@ -90,13 +100,15 @@ class AnswerOut(BaseModel):
 class ArticleIn(BaseModel):
     """An article sent as JSON; the same id replaces the stored one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     id: str | None = Field(
         None, max_length=200, description="Stable id; default a slug of the title."
     )
     title: str = Field(min_length=1, max_length=1000, description="Headline.")
     text: str = Field(min_length=1, description="Body text.")
-    date: str | int | None = Field(None, description="ISO 8601 date or Unix seconds.")
+    date: str | int | None = Field(
+        None, description="ISO 8601 date or Unix seconds, within the years 1 to 9999."
+    )
     source: str | None = Field(None, max_length=500, description="Publisher.")
     url: str | None = Field(None, max_length=2000, description="Where it was published.")
 
@@ -127,21 +139,50 @@ class IngestOut(BaseModel):
     failures: list[dict[str, str]] = Field(description="What could not be indexed, and why.")
 
 
+class ContentPart(BaseModel):
+    """One part of a message given as a list; only text parts are read."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    type: str = Field(max_length=50)
+    text: str | None = Field(None, max_length=MAX_TURN_CHARS)
+
+
 class ChatMessage(BaseModel):
+    model_config = ConfigDict(strict=True)
     role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str | list[dict[str, object]] | None = None
+    content: (
+        Annotated[str, Field(max_length=MAX_TURN_CHARS)]
+        | Annotated[list[ContentPart], Field(max_length=MAX_CONTENT_PARTS)]
+        | None
+    ) = Field(None, description=f"At most {MAX_TURN_CHARS} characters.")
 
 
 class ChatCompletionRequest(BaseModel):
     """OpenAI's chat completions request; the last user message is the question."""
 
-    model: str = Field("article-qa", description="Ignored beyond being echoed; use article-qa.")
-    messages: list[ChatMessage] = Field(min_length=1)
+    model_config = ConfigDict(strict=True)
+    model: str = Field(
+        "article-qa", max_length=200, description="Ignored beyond being echoed; use article-qa."
+    )
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool = False
     temperature: float | None = None
     max_tokens: int | None = None
     top_p: float | None = None
     user: str | None = None
+
+
+class JobOut(BaseModel):
+    """A long upload being ingested in the background."""
+
+    id: str
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    total: int = Field(description="Articles in the upload.")
+    done: int = Field(description="Articles written so far.")
+    status_url: str = Field(description="Where to follow it: GET this URL.")
+    report: dict[str, Any] | None = Field(description="The counts, once done.")
+    error: str | None = Field(description="Why it failed or stopped, if it did.")
+    failures: list[dict[str, str]] = Field(description="Lines that could not be parsed.")
 
 
 class ErrorOut(BaseModel):

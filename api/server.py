@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -17,7 +17,9 @@ from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.limits import BodyLimit, SecurityHeaders
+from api.deps import bearer
+from api.jobs import Jobs
+from api.limits import ApiKeys, BodyLimit, HostCheck, OriginCheck, SecurityHeaders
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import articles, ask, health
 from qa import errors
@@ -53,9 +55,11 @@ def create_app(settings: Settings, service: Any = None) -> FastAPI:
             await run_in_threadpool(lambda: app.state.service.answerer)
         else:
             app.state.service = service
+        app.state.jobs = Jobs(app.state.service)
         try:
             yield
         finally:
+            await run_in_threadpool(app.state.jobs.close)
             if owned:
                 app.state.service.close()
 
@@ -69,8 +73,10 @@ def create_app(settings: Settings, service: Any = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics(lambda: app.state.service.counts())
     _install_errors(app)
-    app.include_router(ask.router)
-    app.include_router(articles.router)
+    keyed = [Depends(bearer)] if settings.api_keys else []  # documents the scheme
+    app.include_router(ask.router, dependencies=keyed)
+    app.include_router(articles.router, dependencies=keyed)
+    app.include_router(articles.jobs_router, dependencies=keyed)
     app.include_router(health.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -78,8 +84,15 @@ def create_app(settings: Settings, service: Any = None) -> FastAPI:
     def chat_page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(BodyLimit, max_bytes=int(settings.max_upload_mb * 1_000_000))
+    # Innermost first: each layer refuses before the ones inside it (and the app) do any work,
+    # and every refusal still gets the security headers and is counted.
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=int(settings.max_upload_mb * 1_000_000),
+        timeout_s=settings.body_timeout_s,
+    )
+    app.add_middleware(ApiKeys, keys=settings.api_keys)
+    app.add_middleware(OriginCheck, allowed=settings.cors_origins)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -89,6 +102,8 @@ def create_app(settings: Settings, service: Any = None) -> FastAPI:
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    app.add_middleware(HostCheck, names=settings.host_names())
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
 
@@ -159,6 +174,11 @@ def run(settings: Settings, workers: int = 1) -> None:
             settings.host,
         )
         print(f"warning: serving on {settings.host} without QA_API_KEYS set", flush=True)
+    if settings.host_names() == ["*"]:
+        print(
+            "warning: any Host name is accepted; set QA_ALLOWED_HOSTS to the names clients use",
+            flush=True,
+        )
     print(
         f"article-qa: chat page and API on http://{settings.host}:{settings.port} "
         f"(docs at /docs); Ctrl+C stops it",

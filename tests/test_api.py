@@ -17,7 +17,7 @@ SEED_ID = "us-says-civilian-deaths-unintended"
 
 @pytest.fixture
 def client(indexed: Service, settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, service=indexed)) as c:
+    with TestClient(create_app(settings, service=indexed), base_url="http://127.0.0.1:8000") as c:
         yield c
 
 
@@ -160,7 +160,7 @@ def test_malformed_json_and_bad_uploads(client: TestClient) -> None:
 
 def test_upload_over_the_limit_is_413_before_reading(indexed: Service, settings: Settings) -> None:
     small = settings.model_copy(update={"max_upload_mb": 0.01})
-    with TestClient(create_app(small, service=indexed)) as client:
+    with TestClient(create_app(small, service=indexed), base_url="http://127.0.0.1:8000") as client:
         big = b"Title\n\n" + b"words " * 5000
         response = client.post("/v1/articles", files={"file": ("big.txt", big)})
         assert response.status_code == 413
@@ -178,7 +178,7 @@ def test_upload_over_the_limit_is_413_before_reading(indexed: Service, settings:
 
 def test_api_keys(indexed: Service, settings: Settings) -> None:
     keyed = settings.model_copy(update={"api_keys": ["s3cret", "other"]})
-    with TestClient(create_app(keyed, service=indexed)) as client:
+    with TestClient(create_app(keyed, service=indexed), base_url="http://127.0.0.1:8000") as client:
         body = {"question": "Who denied awareness of the airstrikes?"}
         assert client.post("/v1/ask", json=body).status_code == 401
         wrong = client.post("/v1/ask", json=body, headers={"Authorization": "Bearer nope"})
@@ -190,7 +190,9 @@ def test_api_keys(indexed: Service, settings: Settings) -> None:
 
 
 def test_empty_index_says_so(service: Service, settings: Settings) -> None:
-    with TestClient(create_app(settings, service=service)) as client:
+    with TestClient(
+        create_app(settings, service=service), base_url="http://127.0.0.1:8000"
+    ) as client:
         response = client.post("/v1/ask", json={"question": "Anything?"})
         assert response.status_code == 409 and "qa ingest" in _error_shape(response)["message"]
 
@@ -221,7 +223,7 @@ def test_security_headers_and_cors(
     preflight = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
     assert "access-control-allow-origin" not in client.options("/v1/ask", headers=preflight).headers
     opened = settings.model_copy(update={"cors_origins": ["https://news.example"]})
-    with TestClient(create_app(opened, service=indexed)) as c:
+    with TestClient(create_app(opened, service=indexed), base_url="http://127.0.0.1:8000") as c:
         got = c.options("/v1/ask", headers={**preflight, "Origin": "https://news.example"})
         assert got.headers["access-control-allow-origin"] == "https://news.example"
 

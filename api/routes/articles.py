@@ -5,20 +5,23 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
-from api.deps import ServiceDep, require_key
-from api.schemas import ArticleIn, ArticleOut, ArticleSummary, ErrorOut, IngestOut
+from api.deps import JobsDep, ServiceDep, SettingsDep
+from api.schemas import ArticleIn, ArticleOut, ArticleSummary, ErrorOut, IngestOut, JobOut
 from qa.articles import SUFFIXES, article_from_record, decode, parse_document, parse_feed, slugify
 from qa.errors import ArticleError, InvalidRequest
 from qa.types import Article, ArticleInfo, Failure
 
-router = APIRouter(prefix="/v1/articles", dependencies=[Depends(require_key)], tags=["articles"])
+router = APIRouter(prefix="/v1/articles", tags=["articles"])
+jobs_router = APIRouter(prefix="/v1/jobs", tags=["articles"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut},
+    403: {"model": ErrorOut},
     404: {"model": ErrorOut},
     413: {"model": ErrorOut},
     422: {"model": ErrorOut},
@@ -85,13 +88,28 @@ UPLOAD_DOC = {
 
 
 @router.post(
-    "", status_code=201, response_model=IngestOut, responses=ERRORS, openapi_extra=UPLOAD_DOC
+    "",
+    status_code=201,
+    response_model=IngestOut,
+    responses={
+        **ERRORS,
+        202: {"model": JobOut, "description": "A long upload, ingested as a background job."},
+    },
+    openapi_extra=UPLOAD_DOC,
 )
-async def add_article(request: Request, service: ServiceDep) -> Any:
-    """Add or replace articles: a JSON article, or a file (multipart field `file`)."""
+async def add_article(
+    request: Request, service: ServiceDep, settings: SettingsDep, jobs: JobsDep
+) -> Any:
+    """Add or replace articles: a JSON article, or a file (multipart field `file`).
+
+    An upload of more than QA_UPLOAD_JOB_ARTICLES articles is answered at once with 202 and
+    the URL of a job that reports its progress."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        form = await request.form(max_files=1, max_fields=5)
+        try:
+            form = await request.form(max_files=1, max_fields=5)
+        except HTTPException as exc:  # Starlette's word for a malformed multipart body
+            raise InvalidRequest(f"malformed multipart body: {exc.detail}") from None
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise InvalidRequest("send the article as a multipart field named `file`")
@@ -108,8 +126,22 @@ async def add_article(request: Request, service: ServiceDep) -> Any:
         items = [article_from_record(body.model_dump(exclude_none=True))]
     else:
         raise InvalidRequest("send application/json (an article) or multipart/form-data (a file)")
+    if len(items) > settings.max_upload_articles:
+        return JSONResponse(
+            {
+                "error": {
+                    "type": "payload_too_large",
+                    "message": f"the upload holds {len(items)} articles; the limit is "
+                    f"{settings.max_upload_articles} (QA_MAX_UPLOAD_ARTICLES): split it",
+                }
+            },
+            413,
+        )
     articles = [i for i in items if isinstance(i, Article)]
     failures = [i for i in items if isinstance(i, Failure)]
+    if len(articles) > settings.upload_job_articles:
+        job = jobs.submit(articles, failures)
+        return JSONResponse(job.to_dict(), 202, headers={"location": f"/v1/jobs/{job.id}"})
     report = await run_in_threadpool(service.add_articles, articles) if articles else None
     out = {
         **(
@@ -132,6 +164,24 @@ async def add_article(request: Request, service: ServiceDep) -> Any:
         reason = failures[0].reason if failures else "no articles in the upload"
         return JSONResponse({"error": {"type": "article_error", "message": reason}, **out}, 422)
     return out
+
+
+@jobs_router.get("/{job_id}", response_model=JobOut, responses=ERRORS)
+def get_job(job_id: str, jobs: JobsDep) -> Any:
+    """The progress of an upload running as a job, and its report once done."""
+    job = jobs.get(job_id)
+    if job is None:
+        return JSONResponse(
+            {
+                "error": {
+                    "type": "not_found",
+                    "message": f"no upload job {job_id!r} (finished jobs are kept for a while, "
+                    "and only by the server process that ran them)",
+                }
+            },
+            404,
+        )
+    return job.to_dict()
 
 
 def _parse_upload(name: str, data: bytes) -> list[Article | Failure]:

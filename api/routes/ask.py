@@ -9,20 +9,29 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ServiceDep, SettingsDep, require_key
-from api.schemas import AnswerOut, AskRequest, ChatCompletionRequest, ChatRequest, ErrorOut
+from api.deps import ServiceDep, SettingsDep
+from api.schemas import (
+    AnswerOut,
+    AskRequest,
+    ChatCompletionRequest,
+    ChatRequest,
+    ContentPart,
+    ErrorOut,
+)
 from qa.errors import InvalidRequest
 from qa.settings import Settings
 from qa.types import Answer, Filters, Turn
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], tags=["questions"])
+router = APIRouter(prefix="/v1", tags=["questions"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut},
+    403: {"model": ErrorOut},
+    413: {"model": ErrorOut},
     409: {"model": ErrorOut},
     422: {"model": ErrorOut},
 }
@@ -178,9 +187,9 @@ def _conversation(body: ChatCompletionRequest) -> tuple[str, list[Turn]]:
     return messages[last_user][1], history
 
 
-def _text(content: str | list[dict[str, object]] | None) -> str:
+def _text(content: str | list[ContentPart] | None) -> str:
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    return " ".join(str(part.get("text", "")) for part in content if part.get("type") == "text")
+    return " ".join(part.text or "" for part in content if part.type == "text")

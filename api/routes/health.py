@@ -30,7 +30,11 @@ def readyz(request: Request) -> Any:
     return {"status": "ready", "embed_model": service.embedder.name, **counts}
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
+)
 def metrics(request: Request) -> Response:
     """Prometheus text: requests, latencies, answers and abstentions, articles and chunks."""
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
