@@ -4,15 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from qa.types import EARLIEST, LATEST
 
 MAX_TURN_CHARS = 8000  # characters in one earlier turn or chat message
 MAX_MESSAGES = 100  # messages in one chat completion request
 MAX_CONTENT_PARTS = 20  # parts of one chat message given as a list
-# Requests are parsed strictly: "5" is not a number and "true" is not a boolean.
-STRICT = ConfigDict(extra="forbid", strict=True)
+# Requests take JSON types as JSON Schema means them: a number is never "5", a boolean never
+# "true" (StrictBool), and an integer may be written 5 or 5.0 but not true.
+STRICT = ConfigDict(extra="forbid")
+
+
+def _json_number(value: object) -> object:
+    if isinstance(value, str | bool):
+        raise ValueError("must be a JSON number, not a string or a boolean")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_number)]
+JsonFloat = Annotated[float, BeforeValidator(_json_number)]
+TopK = Annotated[int, Field(ge=1, le=50), BeforeValidator(_json_number)]
+UnixSeconds = Annotated[int, Field(ge=EARLIEST, le=LATEST), BeforeValidator(_json_number)]
 
 
 class Turn(BaseModel):
@@ -33,12 +46,10 @@ class FiltersIn(BaseModel):
     sources: list[str] = Field(
         default_factory=list, max_length=100, description="Only articles from these sources."
     )
-    date_from: int | None = Field(
-        None, ge=EARLIEST, le=LATEST, description="Published at or after (Unix seconds)."
+    date_from: UnixSeconds | None = Field(
+        None, description="Published at or after (Unix seconds)."
     )
-    date_to: int | None = Field(
-        None, ge=EARLIEST, le=LATEST, description="Published at or before (Unix seconds)."
-    )
+    date_to: UnixSeconds | None = Field(None, description="Published at or before (Unix seconds).")
 
 
 class AskRequest(BaseModel):
@@ -46,18 +57,20 @@ class AskRequest(BaseModel):
 
     model_config = STRICT
     question: str = Field(
-        min_length=1, description="The question, at most QA_MAX_QUESTION_CHARS (2,000) characters."
+        min_length=1,
+        pattern=r"\S",
+        description="The question, at most QA_MAX_QUESTION_CHARS (2,000) characters.",
     )
     history: list[Turn] = Field(
         default_factory=list,
         description="Earlier turns, oldest first; at most QA_MAX_HISTORY (20).",
     )
-    top_k: int | None = Field(None, ge=1, le=50, description="Passages to read (default 5).")
+    top_k: TopK | None = Field(None, description="Passages to read (default 5).")
     filters: FiltersIn | None = Field(None, description="Restrict retrieval.")
 
 
 class ChatRequest(AskRequest):
-    stream: bool = Field(
+    stream: StrictBool = Field(
         False,
         description="Answer as Server-Sent Events: `delta` events with "
         "text, then one `answer` event with the complete Answer JSON.",
@@ -106,7 +119,7 @@ class ArticleIn(BaseModel):
     )
     title: str = Field(min_length=1, max_length=1000, description="Headline.")
     text: str = Field(min_length=1, description="Body text.")
-    date: str | int | None = Field(
+    date: str | UnixSeconds | None = Field(
         None, description="ISO 8601 date or Unix seconds, within the years 1 to 9999."
     )
     source: str | None = Field(None, max_length=500, description="Publisher.")
@@ -142,13 +155,12 @@ class IngestOut(BaseModel):
 class ContentPart(BaseModel):
     """One part of a message given as a list; only text parts are read."""
 
-    model_config = ConfigDict(strict=True, extra="allow")
+    model_config = ConfigDict(extra="allow")
     type: str = Field(max_length=50)
     text: str | None = Field(None, max_length=MAX_TURN_CHARS)
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(strict=True)
     role: Literal["system", "user", "assistant", "tool", "developer"]
     content: (
         Annotated[str, Field(max_length=MAX_TURN_CHARS)]
@@ -157,18 +169,35 @@ class ChatMessage(BaseModel):
     ) = Field(None, description=f"At most {MAX_TURN_CHARS} characters.")
 
 
+# What messages must contain: a user message with text, the question. Its length bound is
+# QA_MAX_QUESTION_CHARS, written in by api.server when it documents the configured bounds.
+QUESTION_MESSAGE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "role": {"const": "user"},
+        "content": {"type": "string", "pattern": r"\S"},
+    },
+    "required": ["role", "content"],
+}
+
+
 class ChatCompletionRequest(BaseModel):
     """OpenAI's chat completions request; the last user message is the question."""
 
-    model_config = ConfigDict(strict=True)
     model: str = Field(
         "article-qa", max_length=200, description="Ignored beyond being echoed; use article-qa."
     )
-    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
-    stream: bool = False
-    temperature: float | None = None
-    max_tokens: int | None = None
-    top_p: float | None = None
+    messages: list[ChatMessage] = Field(
+        min_length=1,
+        max_length=MAX_MESSAGES,
+        description="The last user message with text is the question; the turns before it "
+        "(the last QA_MAX_HISTORY of them) are the conversation.",
+        json_schema_extra={"contains": QUESTION_MESSAGE},
+    )
+    stream: StrictBool = False
+    temperature: JsonFloat | None = None
+    max_tokens: JsonInt | None = None
+    top_p: JsonFloat | None = None
     user: str | None = None
 
 

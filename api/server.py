@@ -105,7 +105,33 @@ def create_app(settings: Settings, service: Any = None) -> FastAPI:
     app.add_middleware(HostCheck, names=settings.host_names())
     app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    _document_bounds(app, settings)
     return app
+
+
+def _document_bounds(app: FastAPI, settings: Settings) -> None:
+    """Writes the configured request bounds into /openapi.json, so the schema says what this
+    server accepts (QA_MAX_QUESTION_CHARS, QA_MAX_HISTORY)."""
+    make = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = make()
+            parts = schema.get("components", {}).get("schemas", {})
+            for name in ("AskRequest", "ChatRequest"):
+                props = parts.get(name, {}).get("properties", {})
+                if "question" in props:
+                    props["question"]["maxLength"] = settings.max_question_chars
+                if "history" in props:
+                    props["history"]["maxItems"] = settings.max_history
+            messages = parts.get("ChatCompletionRequest", {}).get("properties", {})
+            contains = messages.get("messages", {}).get("contains", {})
+            if "content" in contains.get("properties", {}):
+                contains["properties"]["content"]["maxLength"] = settings.max_question_chars
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _error(
@@ -133,6 +159,11 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI's word for a body it could not parse
+            return _error(422, "invalid_request", f"the request body is malformed: {exc.detail}")
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(app, request))
         kinds = {
             401: "unauthorized",
             404: "not_found",
@@ -143,13 +174,25 @@ def _install_errors(app: FastAPI) -> None:
             exc.status_code,
             kinds.get(exc.status_code, "http_error"),
             str(exc.detail),
-            getattr(exc, "headers", None),
+            headers or None,
         )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s", request.url.path)
         return _error(500, "internal_error", "something went wrong on the server; see its log")
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def _snake(name: str) -> str:

@@ -52,6 +52,7 @@ class Service:
             self.embedder,
             chunk_tokens=settings.chunk_tokens,
             max_article_bytes=int(settings.max_article_mb * 1_000_000),
+            batch_articles=settings.ingest_batch_articles,
         )
         self._answerer = answerer
         self._write_lock = threading.Lock()

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
         "auto", description="auto uses bfloat16 where the CPU computes it natively."
     )
     embed_batch_size: int = Field(16, ge=1, le=1024)
+    ingest_batch_articles: int = Field(
+        128, ge=1, description="Articles embedded and written to the store together."
+    )
     chunk_tokens: int = Field(
         0, ge=0, description="Largest chunk in word pieces; 0 uses the model's whole window."
     )

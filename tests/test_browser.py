@@ -140,6 +140,23 @@ def test_upload_then_ask_then_delete(page, tmp_path: Path) -> None:  # type: ign
     assert page.dialogs and "Delete" in page.dialogs[-1]
 
 
+def test_a_long_feed_is_followed_as_a_job(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    feed = tmp_path / "wire.jsonl"
+    feed.write_text(
+        "".join(
+            json.dumps({"id": f"wire-{i}", "title": f"Wire item {i}", "text": f"Ferry {i} sailed."})
+            + "\n"
+            for i in range(60)  # over QA_UPLOAD_JOB_ARTICLES (50): answered with 202 and a job
+        )
+    )
+    page.click("#toggle-articles")
+    page.set_input_files("#file-input", str(feed))
+    page.locator(".uploads .ok").wait_for(timeout=120_000)
+    assert "indexed 60 article(s)" in page.locator(".uploads li").first.inner_text()
+    page.fill("#article-filter", "wire item")
+    assert page.locator(".article-list .title", has_text="Wire item").count() == 60
+
+
 def test_script_and_html_in_articles_stay_inert(page, server: str) -> None:  # type: ignore[no-untyped-def]
     payload = {
         "id": "hostile",

@@ -93,7 +93,13 @@ UPLOAD_DOC = {
     response_model=IngestOut,
     responses={
         **ERRORS,
-        202: {"model": JobOut, "description": "A long upload, ingested as a background job."},
+        202: {
+            "model": JobOut,
+            "description": "A long upload, ingested as a background job.",
+            "links": {
+                "GetJob": {"operationId": "get_job", "parameters": {"job_id": "$response.body#/id"}}
+            },
+        },
     },
     openapi_extra=UPLOAD_DOC,
 )
@@ -166,7 +172,7 @@ async def add_article(
     return out
 
 
-@jobs_router.get("/{job_id}", response_model=JobOut, responses=ERRORS)
+@jobs_router.get("/{job_id}", response_model=JobOut, responses=ERRORS, operation_id="get_job")
 def get_job(job_id: str, jobs: JobsDep) -> Any:
     """The progress of an upload running as a job, and its report once done."""
     job = jobs.get(job_id)

@@ -110,13 +110,23 @@ def pieces(text: str) -> Iterator[str]:
     yield from re.findall(r"\S+\s*|\s+", text)
 
 
-@router.post("/chat/completions", responses=ERRORS)
+@router.post(
+    "/chat/completions",
+    responses={
+        **ERRORS,
+        200: {
+            "content": {"application/json": {}, "text/event-stream": {}},
+            "description": "A chat completion, or with `stream: true` its chunks as "
+            "Server-Sent Events ending in `data: [DONE]`.",
+        },
+    },
+)
 async def chat_completions(
     body: ChatCompletionRequest, service: ServiceDep, settings: SettingsDep, request: Request
 ) -> Any:
     """OpenAI-compatible: the last user message is the question, earlier ones the history.
     Citations come as numbered footnotes in the content and as a `citations` field."""
-    question, turns = _conversation(body)
+    question, turns = _conversation(body, settings.max_history)
     answer = await run_in_threadpool(answer_question, service, settings, question, turns)
     request.app.state.metrics.answered(answer.answered)
     content = with_footnotes(answer)
@@ -176,15 +186,18 @@ def with_footnotes(answer: Answer) -> str:
     return f"{answer.answer}\n\n{notes}"
 
 
-def _conversation(body: ChatCompletionRequest) -> tuple[str, list[Turn]]:
+def _conversation(body: ChatCompletionRequest, max_history: int) -> tuple[str, list[Turn]]:
+    """The question (the last user message with text) and the turns before it, the last
+    max_history of them: a long chat goes on with its recent context."""
     messages = [
         (m.role, _text(m.content)) for m in body.messages if m.role in ("user", "assistant")
     ]
-    last_user = max((i for i, (role, _) in enumerate(messages) if role == "user"), default=None)
-    if last_user is None:
-        raise InvalidRequest("messages need at least one user message: the question")
-    history = [Turn(role, text) for role, text in messages[:last_user]]
-    return messages[last_user][1], history
+    asked = [i for i, (role, text) in enumerate(messages) if role == "user" and text.strip()]
+    if not asked:
+        raise InvalidRequest("messages need at least one user message with text: the question")
+    last = asked[-1]
+    history = [Turn(role, text) for role, text in messages[:last]]
+    return messages[last][1], history[-max_history:] if max_history else []
 
 
 def _text(content: str | list[ContentPart] | None) -> str:

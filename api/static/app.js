@@ -306,6 +306,8 @@ function upload(file) {
       const failed = body.failures && body.failures.length ? `, ${body.failures.length} failed: ${body.failures[0].reason}` : "";
       status.textContent = `indexed ${body.articles.length} article(s)${failed}`;
       status.className = failed ? "error-text" : "ok";
+    } else if (xhr.status === 202) {
+      await followJob(body, row, status);
     } else if (xhr.status === 401) {
       status.textContent = "needs an API key";
       status.className = "error-text";
@@ -317,6 +319,30 @@ function upload(file) {
   });
   xhr.addEventListener("error", () => { status.textContent = "network error"; status.className = "error-text"; });
   xhr.send(form);
+}
+
+// A long upload runs as a job on the server: show its progress until it ends.
+async function followJob(job, row, status) {
+  const bar = el("progress", { max: String(job.total), value: "0" });
+  row.insertBefore(bar, status);
+  while (job.status === "queued" || job.status === "running") {
+    status.textContent = `indexing ${job.done} of ${job.total}…`;
+    bar.value = job.done;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const response = await api(job.status_url);
+    if (!response.ok) break;
+    job = await response.json();
+  }
+  bar.remove();
+  await loadArticles();
+  if (job.status === "done") {
+    const failed = job.report.failed ? `, ${job.report.failed} failed` : "";
+    status.textContent = `indexed ${job.report.articles.length} article(s)${failed}`;
+    status.className = failed ? "error-text" : "ok";
+  } else {
+    status.textContent = job.error || `indexing ${job.status || "stopped"}`;
+    status.className = "error-text";
+  }
 }
 
 // --- wiring -------------------------------------------------------------------------------
