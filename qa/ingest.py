@@ -176,8 +176,14 @@ class _Writer:
         self._pending = self._pool.submit(self._write, items)
 
     def _write(self, items: list[tuple[Article, str, list[Chunk], np.ndarray]]) -> None:
+        started = time.perf_counter()
         self._store.put(items, replacing=[a.id for a, *_ in items if a.id in self._known])
-        log.info("stored %d articles (%d chunks)", len(items), sum(len(c) for _, _, c, _ in items))
+        log.info(
+            "stored %d articles (%d chunks) in %.0f ms",
+            len(items),
+            sum(len(c) for _, _, c, _ in items),
+            (time.perf_counter() - started) * 1000,
+        )
 
     def wait(self, shutdown: bool = True) -> None:
         pending, self._pending = self._pending, None

@@ -215,7 +215,7 @@ def test_kills_at_random_moments_of_the_writes_leave_whole_articles() -> None:
     """A few loops of eval.crash_loop (30 of them are reported in the closing figures)."""
     from eval.crash_loop import run
 
-    summary = run(loops=3, articles=80, seed=1, batch=4)
+    summary = run(loops=3, articles=200, seed=1, batch=16)
     assert summary["killed_mid_ingest"] >= 1  # at least one kill landed before the end
     assert summary["partial_after_kills"] == 0 and summary["partial_at_end"] == 0
     assert summary["equal_to_clean"] is True
