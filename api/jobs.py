@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from qa.types import Article, Failure
@@ -35,7 +34,6 @@ class Job:
     done: int = 0
     report: dict[str, Any] | None = None
     error: str | None = None
-    created: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
         return {

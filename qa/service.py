@@ -177,7 +177,9 @@ class Service:
         text while that version is current, else that version's retrieved chunks, which are
         exact pieces of its text. An article replaced or removed while a question is answered
         is answered from the one version that was retrieved."""
-        version = next(p.version for p in passages if p.chunk.article_id == article_id)
+        version = next((p.version for p in passages if p.chunk.article_id == article_id), None)
+        if version is None:
+            return []  # no passage of it was retrieved: nothing may be quoted from it
         text = self._texts.get((article_id, version))
         if text is None:
             try:
@@ -192,7 +194,7 @@ class Service:
                 ]
             text = self._texts[(article_id, version)] = current
             while len(self._texts) > 256:
-                self._texts.pop(next(iter(self._texts)))
+                self._texts.pop(next(iter(self._texts)), None)  # other threads trim too
         return [(0, text)]
 
     def close(self) -> None:

@@ -50,7 +50,8 @@ def connect(settings: Settings) -> tuple[Any, Any]:
 
     Returns (client, lock); the lock keeps a second process off an embedded data dir.
     """
-    import chromadb
+    lock = None if settings.chroma_url else _lock_data_dir(Path(settings.data_dir))
+    import chromadb  # after the lock: a refused second process does not wait for this import
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
@@ -70,9 +71,21 @@ def connect(settings: Settings) -> tuple[Any, Any]:
                 "`chroma run --path DIR --port PORT` or unset QA_CHROMA_URL"
             ) from exc
         return client, None
+    try:
+        client = chromadb.PersistentClient(
+            path=str(Path(settings.data_dir) / "chroma"), settings=chroma_settings
+        )
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return client, lock
+
+
+def _lock_data_dir(data_dir: Path) -> Any:
+    """Takes the data dir for this process, or says which process has it."""
     from filelock import FileLock, Timeout
 
-    data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(data_dir / "index.lock"), is_singleton=False)
     try:
@@ -84,8 +97,7 @@ def connect(settings: Settings) -> tuple[Any, Any]:
             "Chroma server and set QA_CHROMA_URL so several processes can share it"
         ) from None
     (data_dir / "index.owner").write_text(f"pid {os.getpid()}\n")
-    client = chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=chroma_settings)
-    return client, lock
+    return lock
 
 
 class ChromaStore:
