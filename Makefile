@@ -37,9 +37,9 @@ lint: install
 
 ## Benchmarks over ../shared/data/bbc-news (each prints its baseline beside it)
 bench: install
-	$(PY) -m eval.bench_ingest
-	$(PY) -m eval.bench_ask
-	$(PY) -m eval.bench_load
+	$(PY) -m eval.bench.ingest
+	$(PY) -m eval.bench.ask
+	$(PY) -m eval.bench.load
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

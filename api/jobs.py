@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from api.library import Library
 from qa.types import Article, Failure
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class Job:
 class Jobs:
     """Runs uploads one after another on a single thread (writes are serial anyway)."""
 
-    def __init__(self, service: Any, batch: int = 32) -> None:
+    def __init__(self, service: Library, batch: int = 32) -> None:
         if batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
         self._service = service

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import bearer
 from api.jobs import Jobs
+from api.library import Library
 from api.limits import ApiKeys, BodyLimit, HostCheck, OriginCheck, SecurityHeaders
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import articles, ask, health
@@ -41,7 +42,7 @@ STATUS = {
 }
 
 
-def create_app(settings: Settings, service: Any = None) -> FastAPI:
+def create_app(settings: Settings, service: Library | None = None) -> FastAPI:
     """The app over a Service opened in its lifespan (or the one given, for tests)."""
 
     @asynccontextmanager
@@ -50,7 +51,8 @@ def create_app(settings: Settings, service: Any = None) -> FastAPI:
         if owned:
             from qa.service import Service
 
-            app.state.service = await run_in_threadpool(Service, settings)
+            opened: Library = await run_in_threadpool(Service, settings)
+            app.state.service = opened
             # Load the answerer's models now, not on the first question.
             await run_in_threadpool(lambda: app.state.service.answerer)
         else:
@@ -146,7 +148,7 @@ def _install_errors(app: FastAPI) -> None:
         status = next((s for t, s in STATUS.items() if isinstance(exc, t)), 500)
         if status >= 500:
             log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc)
-        return _error(status, _snake(type(exc).__name__), str(exc))
+        return _error(status, exc.code, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -193,10 +195,6 @@ def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
         if match != Match.NONE:
             methods |= set(getattr(route, "methods", None) or ())
     return sorted(methods)
-
-
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
 def app_from_env() -> FastAPI:

@@ -142,7 +142,7 @@ def gate_failures(runs: list[Run], gates: dict[str, float | None]) -> list[str]:
 
 
 def _calibration(runs: list[Run], settings: Settings) -> dict[str, Any]:
-    from qa.features import load_model
+    from qa.answer.model import load_model
 
     results = [r for run in runs for r in run.results]
     threshold, accuracy, curve = metrics.best_threshold(
@@ -181,16 +181,16 @@ def _target(
     if url:
         yield RemoteTarget(url, api_key)
         return
-    from qa.answering import ExtractiveAnswerer
+    from qa.answer.extractive import ExtractiveAnswerer
     from qa.service import Service
 
     with ExitStack() as stack:
         if qset.articles or corpus:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-eval-"))
             settings = settings.model_copy(update={"data_dir": Path(tmp), "chroma_url": None})
-        service = stack.enter_context(Service(settings))
-        if calibrate:
-            service.answerer = ExtractiveAnswerer(threshold=0.0)  # see every would-be answer
+        # --calibrate sees every would-be answer: an answerer that never abstains.
+        answerer = ExtractiveAnswerer(threshold=0.0) if calibrate else None
+        service = stack.enter_context(Service(settings, answerer=answerer))
         if qset.articles:
             with _progress(len(qset.articles), f"indexing {qset.name}") as tick:
                 for i in range(0, len(qset.articles), 256):

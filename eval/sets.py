@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from qa.articles import slugify
+from qa.ingest.articles import slugify
 from qa.types import Article
 
 
@@ -172,8 +172,8 @@ def squad_training_split(path: Path, reader_share: float = 0.6, seed: int = 23) 
     "answerer".
 
     "test" are the paragraphs of the reported sample (`--sample 500 --seed 0`): no trainer
-    sees them. The rest are split so that the sentence reader (eval.train_reader) and the
-    answerer's ranker and confidence (eval.train_answerer), which takes the reader's scores as
+    sees them. The rest are split so that the sentence reader (eval.train.reader) and the
+    answerer's ranker and confidence (eval.train.answerer), which takes the reader's scores as
     a feature, learn from different paragraphs, and the second sees the first as it will be
     on unseen text.
     """
@@ -193,7 +193,7 @@ def swap_term(question: str, answer: str, elsewhere: list[str], rng: random.Rand
     sentence, a fact it does not give ("What did the spokesman say about Iran?")."""
     from wordfreq import zipf_frequency
 
-    from qa.retrieval import tokenize
+    from qa.text import tokenize
 
     here = set(tokenize([answer])[0])
     words = re.findall(r"[A-Za-z][\w'-]+", question)

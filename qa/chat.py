@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from qa.spans import best_span, candidates, question_kind
+from qa.answer.candidates import best_span, candidates, question_kind
 from qa.types import Turn
 
 _PERSONAL = re.compile(r"\b(he|she|him|his|her|hers)\b", re.IGNORECASE)

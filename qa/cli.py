@@ -1,4 +1,6 @@
-"""The `qa` command: ingest, articles, remove, ask, serve, eval."""
+"""The `qa` command: ingest, articles, remove, ask, and the commands other packages register
+(`serve` from api, `eval` from eval) through the `article_qa.commands` entry points, so this
+library never imports them."""
 
 from __future__ import annotations
 
@@ -16,9 +18,34 @@ from qa.errors import QAError
 from qa.settings import Settings
 from qa.types import Answer, Turn
 
+COMMANDS_GROUP = "article_qa.commands"
+
+
+class _Group(click.Group):
+    """The qa commands, and those registered under the COMMANDS_GROUP entry points."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | {ep.name for ep in _registered()})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        found = super().get_command(ctx, name)
+        if found is not None:
+            return found
+        for ep in _registered():
+            if ep.name == name:
+                command = ep.load()
+                return command if isinstance(command, click.Command) else None
+        return None
+
+
+def _registered() -> list[Any]:
+    from importlib.metadata import entry_points
+
+    return list(entry_points(group=COMMANDS_GROUP))
+
 
 @contextmanager
-def _errors() -> Iterator[None]:
+def errors() -> Iterator[None]:
     """The one place library errors become CLI messages and exit status 1."""
     try:
         yield
@@ -32,7 +59,7 @@ def _service(settings: Settings):  # type: ignore[no-untyped-def]
     return Service(settings)
 
 
-@click.group()
+@click.group(cls=_Group)
 @click.version_option(package_name="article-qa")
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
 @click.pass_context
@@ -42,7 +69,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    with _errors():
+    with errors():
         try:
             ctx.obj = Settings()
         except ValueError as exc:
@@ -57,7 +84,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 def ingest(settings: Settings, paths: tuple[Path, ...], prune: bool, as_json: bool) -> None:
     """Index articles: .txt, .md, .html files, .jsonl feeds, and folders of them."""
     with (
-        _errors(),
+        errors(),
         _service(settings) as service,
         _progress(service.ingester.estimate(paths)) as tick,
     ):
@@ -82,7 +109,7 @@ def ingest(settings: Settings, paths: tuple[Path, ...], prune: bool, as_json: bo
 @click.pass_obj
 def articles(settings: Settings, as_json: bool) -> None:
     """List the indexed articles."""
-    with _errors(), _service(settings) as service:
+    with errors(), _service(settings) as service:
         items = service.articles()
     for a in items:
         if as_json:
@@ -98,7 +125,7 @@ def articles(settings: Settings, as_json: bool) -> None:
 @click.pass_obj
 def remove(settings: Settings, article_id: str) -> None:
     """Delete an article from the index."""
-    with _errors(), _service(settings) as service:
+    with errors(), _service(settings) as service:
         service.remove(article_id)
     click.echo(f"removed {article_id}")
 
@@ -118,7 +145,7 @@ def ask(
     settings: Settings, question: str, as_json: bool, top_k: int | None, history: tuple[str, ...]
 ) -> None:
     """Answer a question from the indexed articles."""
-    with _errors(), _service(settings) as service:
+    with errors(), _service(settings) as service:
         turns: list[Turn] = []
         for earlier in history:
             prior = service.ask(earlier, turns, top_k)
@@ -150,26 +177,6 @@ def format_answer(answer: Answer) -> str:
     return "\n".join(lines)
 
 
-@cli.command()
-@click.option("--host", default=None, help="Address to bind (default QA_HOST, 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default QA_PORT, 8000).")
-@click.option(
-    "--workers", type=int, default=1, help="uvicorn worker processes (needs a Chroma server)."
-)
-@click.pass_obj
-def serve(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
-    """Serve the HTTP API and the chat page with uvicorn."""
-    from api.server import run
-
-    with _errors():
-        run(
-            settings.model_copy(
-                update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-            ),
-            workers=workers,
-        )
-
-
 @contextmanager
 def _progress(total: int) -> Iterator[Callable[[int], Any] | None]:
     """A progress bar on a terminal; nothing when output is piped."""
@@ -184,9 +191,6 @@ def _progress(total: int) -> Iterator[Callable[[int], Any] | None]:
 
 def main() -> None:
     """Entry point of the `qa` console script."""
-    from eval.cli import eval_command
-
-    cli.add_command(eval_command, "eval")
     cli()
 
 

@@ -9,14 +9,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from qa.answering import Answerer, Segments, make_answerer, verify_citations
+from qa.answer.base import Answerer
+from qa.answer.citations import Segments, verify_citations
 from qa.chat import standalone_question
-from qa.embedding import Embedder, SentenceTransformerEmbedder
 from qa.errors import ArticleNotFound, IndexEmpty, InvalidRequest
-from qa.ingest import Ingester, Progress
-from qa.retrieval import Mode, Retriever
+from qa.index.embedding import Embedder, SentenceTransformerEmbedder
+from qa.index.retriever import Mode, Retriever
+from qa.index.store import ChromaStore, connect
+from qa.ingest.ingester import Ingester, Progress
 from qa.settings import Settings
-from qa.store import ChromaStore, connect
 from qa.types import Answer, Article, ArticleInfo, Failure, Filters, IngestReport, ScoredChunk, Turn
 
 log = logging.getLogger(__name__)
@@ -64,10 +65,6 @@ class Service:
         if self._answerer is None:
             self._answerer = make_answerer(self.settings)
         return self._answerer
-
-    @answerer.setter
-    def answerer(self, value: Answerer) -> None:
-        self._answerer = value
 
     # --- articles ----------------------------------------------------------------------
 
@@ -119,6 +116,11 @@ class Service:
 
     # --- questions ---------------------------------------------------------------------
 
+    def term_weight(self, term: str) -> float:
+        """How informative a stemmed term is in the index (its BM25 idf), as of the snapshot
+        the last search used, so one question is weighed against one index."""
+        return self.retriever.idf(term)
+
     def search(
         self,
         query: str,
@@ -145,6 +147,10 @@ class Service:
                 f"the question has {len(question)} characters; the limit is "
                 f"{self.settings.max_question_chars}"
             )
+        if len(history) > self.settings.max_history:
+            raise InvalidRequest(
+                f"history has {len(history)} turns; the limit is {self.settings.max_history}"
+            )
         if not self.retriever.refresh().articles:
             raise IndexEmpty(
                 "no articles are indexed yet; add some with `qa ingest PATH` or POST /v1/articles"
@@ -153,7 +159,7 @@ class Service:
         standalone = standalone_question(question, history)
         passages = self.search(standalone, top_k, filters, mode)
         t1 = time.perf_counter()
-        draft = self.answerer.answer(standalone, passages, self.retriever.snapshot.lexical.idf)
+        draft = self.answerer.answer(standalone, passages, self.term_weight)
         answer = Answer(
             question=question,
             standalone_question=standalone,
@@ -211,3 +217,14 @@ class Service:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def make_answerer(settings: Settings) -> Answerer:
+    """The answerer QA_ANSWERER names, with the shipped models."""
+    from qa.answer.extractive import ExtractiveAnswerer
+
+    if settings.answerer == "extractive":
+        return ExtractiveAnswerer(settings.abstain_threshold)
+    from qa.answer.llm import LLMAnswerer
+
+    return LLMAnswerer.from_settings(settings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qa.errors import InvalidRequest
@@ -149,27 +149,12 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "question": self.question,
-            "standalone_question": self.standalone_question,
-            "answer": self.answer,
-            "short_answer": self.short_answer,
-            "answered": self.answered,
-            "confidence": round(self.confidence, 4),
-            "citations": [
-                {
-                    "n": c.n,
-                    "article_id": c.article_id,
-                    "title": c.title,
-                    "chunk_id": c.chunk_id,
-                    "start": c.start,
-                    "end": c.end,
-                    "quote": c.quote,
-                }
-                for c in self.citations
-            ],
-            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
-        }
+        """The contract's Answer JSON (api.schemas.AnswerOut documents and checks it)."""
+        data = asdict(self)
+        data["citations"] = list(data["citations"])
+        data["confidence"] = round(self.confidence, 4)
+        data["timings_ms"] = {k: round(v, 2) for k, v in self.timings_ms.items()}
+        return data
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.embedding import SentenceTransformerEmbedder
+from qa.index.embedding import SentenceTransformerEmbedder
 from qa.service import Service
 from qa.settings import Settings
 

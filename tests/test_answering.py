@@ -7,24 +7,26 @@ from dataclasses import replace
 
 import pytest
 
-from eval.bench_ask import Counting
 from eval.metrics import f1
-from qa.answering import ExtractiveAnswerer, SpanFinder, verify_citations
-from qa.chat import standalone_question
-from qa.errors import CitationError, IndexEmpty, InvalidRequest
-from qa.features import (
+from qa.answer.base import Reader, SpanFinder
+from qa.answer.candidates import best_span, question_kind
+from qa.answer.citations import verify_citations
+from qa.answer.extractive import ExtractiveAnswerer
+from qa.answer.features import (
     CONFIDENCE_FEATURES,
     SENTENCE_FEATURES,
     SPAN_CLIP,
     Question,
-    load_model,
+    confidence_features,
     name_phrases,
     sentence_features,
     sentences_of,
 )
-from qa.reader import Found, load_readers, load_span_reader
+from qa.answer.model import load_model
+from qa.answer.readers import Found, load_readers, load_span_reader
+from qa.chat import standalone_question
+from qa.errors import CitationError, IndexEmpty, InvalidRequest
 from qa.service import Service
-from qa.spans import best_span, question_kind
 from qa.types import Answer, Citation, Turn
 
 SEED = "us-says-civilian-deaths-unintended"
@@ -92,7 +94,7 @@ def test_the_second_reader_reads_only_when_the_first_leaves_the_answerer_unsure(
     answerer = ExtractiveAnswerer(model=model, readers=[first, second])
     alone = ExtractiveAnswerer(model=replace(model, careful=None), readers=[first.reader])
     passages = indexed.search("Who denied awareness of the airstrikes?")
-    weight = indexed.retriever.snapshot.lexical.idf
+    weight = indexed.term_weight
     quick = alone.rank("Who denied awareness of the airstrikes?", passages, weight).confidence
     ranked = answerer.rank("Who denied awareness of the airstrikes?", passages, weight)
     if read_again is None:  # the shipped band
@@ -102,6 +104,19 @@ def test_the_second_reader_reads_only_when_the_first_leaves_the_answerer_unsure(
     assert ranked.threshold == ranked.judge.threshold
     if not read_again:
         assert ranked.confidence == quick
+
+
+class Counting:
+    """Passes a real reader through, counting the questions it reads."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader, self.calls = reader, 0
+
+    def logits(
+        self, question: str, sentences: Sequence[str], previous: Sequence[str | None] | None = None
+    ) -> list[float]:
+        self.calls += 1
+        return self.reader.logits(question, sentences, previous)
 
 
 class CountingSpans:
@@ -123,19 +138,19 @@ def test_the_span_reader_reads_the_answering_sentence_once(indexed: Service) -> 
     answerer = ExtractiveAnswerer(model=model, spans=spans)
     question = "Which province is Incirlik Air Base in?"
     passages = indexed.search(question)
-    draft = answerer.answer(question, passages, indexed.retriever.snapshot.lexical.idf)
+    draft = answerer.answer(question, passages, indexed.term_weight)
     assert draft.answered and draft.short_answer == "Adana", draft
     assert spans.read == 1
 
 
 def test_confidence_rises_with_the_span_margin() -> None:
     """Of two otherwise equal answers, the one whose sentence holds words that answer is the
-    surer (the shipped judges learned it from SQuAD, eval/train_answerer.py)."""
+    surer (the shipped judges learned it from SQuAD, eval/train/answerer.py)."""
     model = load_model()
     for judge in (model.quick, model.careful):
         assert judge is not None
         low, high = (
-            judge.confidence([margin if f == "span" else 0.5 for f in CONFIDENCE_FEATURES])
+            judge.confidence({f: margin if f == "span" else 0.5 for f in CONFIDENCE_FEATURES})
             for margin in (-SPAN_CLIP, SPAN_CLIP)
         )
         assert high > low + 0.1, (low, high)
@@ -156,14 +171,14 @@ def test_names_the_question_asks_about() -> None:
 def test_a_name_the_article_never_mentions_is_missing(indexed: Service) -> None:
     """name_missing is 1 for each sentence whose article (as retrieved) lacks a name the question
     asks about; a surname alone stands for the whole name, as news writes it."""
-    idf = indexed.retriever.refresh().lexical.idf
-    column = SENTENCE_FEATURES.index("name_missing")
+    idf = indexed.term_weight
 
     def missing(question: str) -> dict[str, float]:
         sentences = sentences_of(indexed.search(question))
         rows = sentence_features(Question.parse(question, idf), sentences)
         return {
-            s.passage.chunk.article_id: row[column] for s, row in zip(sentences, rows, strict=True)
+            s.passage.chunk.article_id: row["name_missing"]
+            for s, row in zip(sentences, rows, strict=True)
         }
 
     assert missing("What did Mark Toner say about Pakistan?")[SEED] == 1.0
@@ -174,15 +189,43 @@ def test_a_name_the_article_never_mentions_is_missing(indexed: Service) -> None:
 
 def test_confidence_falls_when_the_article_lacks_a_name_asked_about() -> None:
     """The shipped judges learned from SQuAD that a question naming what the answer's article
-    never names is rarely answered there (eval/train_answerer.py)."""
+    never names is rarely answered there (eval/train/answerer.py)."""
     model = load_model()
     for judge in (model.quick, model.careful):
         assert judge is not None
         named, unnamed = (
-            judge.confidence([flag if f == "name_missing" else 0.5 for f in CONFIDENCE_FEATURES])
+            judge.confidence({f: flag if f == "name_missing" else 0.5 for f in CONFIDENCE_FEATURES})
             for flag in (0.0, 1.0)
         )
         assert named > unnamed + 0.1, (named, unnamed)
+
+
+def test_rows_carry_exactly_the_named_features(indexed: Service) -> None:
+    """What the model file must name is what the code computes, row by row."""
+    question = "Who denied awareness of the airstrikes?"
+    sentences = sentences_of(indexed.search(question))
+    rows = sentence_features(
+        Question.parse(question, indexed.term_weight), sentences
+    )
+    assert rows and all(tuple(row) == SENTENCE_FEATURES for row in rows)
+    probs = [1.0 / (i + 2) for i in range(len(rows))]
+    confidence = confidence_features(rows, probs, 0, {0: 1.5, 1: -0.5}, 2.0)
+    assert set(confidence) == set(CONFIDENCE_FEATURES)
+    assert confidence["reader_margin"] == 2.0 and confidence["span"] == 2.0
+
+
+def test_a_model_file_on_other_features_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from qa.answer.model import MODEL_FILE
+    from qa.errors import ModelMismatch
+
+    data = json.loads(MODEL_FILE.read_text())
+    data["ranker"]["features"][0] = "something_else"
+    broken = tmp_path / "model.json"
+    broken.write_text(json.dumps(data))
+    with pytest.raises(ModelMismatch, match="something_else"):
+        load_model(broken)
 
 
 def test_follow_up_rewriting() -> None:

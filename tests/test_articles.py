@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.articles import article_from_record, decode, parse_date, read_path, slugify
 from qa.errors import ArticleError
+from qa.ingest.articles import article_from_record, decode, parse_date, read_path, slugify
 from qa.types import Article, Failure
 
 from .conftest import FIXTURES, SEEDS

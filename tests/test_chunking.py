@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import re
 
-from qa.chunking import chunk_article, sentence_spans
-from qa.embedding import SentenceTransformerEmbedder
+from qa.index.embedding import SentenceTransformerEmbedder
+from qa.ingest.chunking import chunk_article
+from qa.text import sentence_spans
 
 from .conftest import SEEDS
 

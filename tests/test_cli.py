@@ -8,12 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from eval.cli import eval_command
 from qa.cli import cli
 
 from .conftest import FIXTURES, ROOT, SEEDS
-
-cli.add_command(eval_command, "eval")
 
 
 @pytest.fixture

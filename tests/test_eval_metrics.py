@@ -146,7 +146,7 @@ def test_set_loader_reports_bad_lines(tmp_path: Path) -> None:
 
 def test_a_swapped_question_asks_for_what_the_answer_sentence_lacks() -> None:
     from eval.sets import swap_term
-    from qa.retrieval import tokenize
+    from qa.text import tokenize
 
     answer = "Spokesman Mark Toner said the airstrikes on Atme were not deliberate."
     elsewhere = ["Turkey hosts Incirlik Air Base.", "the jets flew from Adana."]

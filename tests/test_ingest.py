@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.embedding import SentenceTransformerEmbedder
 from qa.errors import IndexLocked, IndexMismatch
+from qa.index.embedding import SentenceTransformerEmbedder
+from qa.index.store import ChromaStore
 from qa.service import Service
 from qa.settings import Settings
-from qa.store import ChromaStore
 
 from .conftest import FIXTURES, ROOT, SEEDS
 
@@ -212,8 +212,8 @@ def test_killed_ingest_leaves_a_consistent_index(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_kills_at_random_moments_of_the_writes_leave_whole_articles() -> None:
-    """A few loops of eval.crash_loop (30 of them are reported in the closing figures)."""
-    from eval.crash_loop import run
+    """A few loops of eval.bench.crash_loop (30 of them are reported in the closing figures)."""
+    from eval.bench.crash_loop import run
 
     summary = run(loops=3, articles=200, seed=1, batch=16)
     assert summary["killed_mid_ingest"] >= 1  # at least one kill landed before the end

@@ -6,11 +6,13 @@ import re
 
 import pytest
 
-from qa.answering import ExtractiveAnswerer
+from qa.answer.extractive import ExtractiveAnswerer
+from qa.answer.llm import NOT_IN_ARTICLES, LLMAnswerer
 from qa.errors import QAError
-from qa.llm import NOT_IN_ARTICLES, LLMAnswerer
 from qa.service import Service
 from qa.settings import Settings
+
+from .conftest import FIXTURES, SEEDS
 
 
 class ScriptedLLM:
@@ -29,16 +31,32 @@ class ScriptedLLM:
         return NOT_IN_ARTICLES
 
 
-def test_llm_answer_cites_exact_sentences(indexed: Service) -> None:
+@pytest.fixture
+def ask_with(settings: Settings, embedder):  # type: ignore[no-untyped-def]
+    """Opens a service over the fixture articles and the seed with the given answerer."""
+    opened = []
+
+    def open_with(answerer: LLMAnswerer) -> Service:
+        service = Service(settings, embedder=embedder, answerer=answerer)
+        opened.append(service)
+        service.ingest([FIXTURES, SEEDS])
+        return service
+
+    yield open_with
+    for service in opened:
+        service.close()
+
+
+def test_llm_answer_cites_exact_sentences(ask_with) -> None:  # type: ignore[no-untyped-def]
     llm = ScriptedLLM("not aware", "Mark Toner said he was not aware of the strikes [{n}].")
-    indexed.answerer = LLMAnswerer(llm)
-    answer = indexed.ask("Who denied awareness of the airstrikes?")
+    service = ask_with(LLMAnswerer(llm))
+    answer = service.ask("Who denied awareness of the airstrikes?")
     assert answer.answered and answer.answer == (
         "Mark Toner said he was not aware of the strikes [1]."
     )
     [citation] = answer.citations
     assert "not aware" in citation.quote
-    assert indexed.article(citation.article_id)[1][citation.start : citation.end] == citation.quote
+    assert service.article(citation.article_id)[1][citation.start : citation.end] == citation.quote
     assert answer.short_answer == "Mark Toner"
     assert "Question: Who denied awareness of the airstrikes?" in llm.prompts[0]
 
@@ -51,16 +69,20 @@ def test_llm_answer_cites_exact_sentences(indexed: Service) -> None:
         NOT_IN_ARTICLES,
     ],
 )
-def test_ungrounded_replies_become_abstentions(indexed: Service, template: str) -> None:
-    indexed.answerer = LLMAnswerer(ScriptedLLM("not aware", template))
-    answer = indexed.ask("Who denied awareness of the airstrikes?")
+def test_ungrounded_replies_become_abstentions(ask_with, template: str) -> None:  # type: ignore[no-untyped-def]
+    answer = ask_with(LLMAnswerer(ScriptedLLM("not aware", template))).ask(
+        "Who denied awareness of the airstrikes?"
+    )
     assert not answer.answered and answer.answer.startswith("The articles don't say")
 
 
-def test_unsupported_questions_never_reach_the_model(indexed: Service) -> None:
+def test_unsupported_questions_never_reach_the_model(ask_with) -> None:  # type: ignore[no-untyped-def]
     llm = ScriptedLLM("anything", "Made up [1].")
-    indexed.answerer = LLMAnswerer(llm, ExtractiveAnswerer())
-    assert not indexed.ask("Who won the 2015 Champions League final?").answered
+    assert (
+        not ask_with(LLMAnswerer(llm, ExtractiveAnswerer()))
+        .ask("Who won the 2015 Champions League final?")
+        .answered
+    )
     assert llm.prompts == []
 
 

@@ -84,7 +84,7 @@ def test_learned_parts_never_see_the_reported_sample() -> None:
     """The reader and the answerer learn from disjoint SQuAD paragraphs, neither from those of
     the 500 questions the README reports."""
     from eval.sets import load_squad, squad_training_split
-    from eval.train_reader import groups
+    from eval.train.reader import groups
 
     squad = shared_data("squad-v1.1-dev.json")
     split = squad_training_split(squad)

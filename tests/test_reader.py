@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.reader import (
+from qa.answer.readers import (
     CONFIG,
     READER_DIR,
     SPAN_READER_DIR,
@@ -40,16 +40,15 @@ BRIDGE = [
     ],
 )
 def test_the_answering_sentence_scores_highest(question: str, answer: int) -> None:
-    scores = load_reader().score(question, BRIDGE)
-    assert max(range(len(BRIDGE)), key=lambda i: scores[i]) == answer, scores
-    assert all(0.0 <= s <= 1.0 for s in scores)
+    logits = load_reader().logits(question, BRIDGE)
+    assert max(range(len(BRIDGE)), key=lambda i: logits[i]) == answer, logits
 
 
 def test_a_near_miss_scores_below_an_answer() -> None:
     """Same topic, same words, but the asked-for fact is not there."""
     reader = load_reader()
-    answered = max(reader.score("How long is the bridge?", BRIDGE))
-    missed = max(reader.score("How much did the bridge cost to build?", BRIDGE))
+    answered = max(reader.logits("How long is the bridge?", BRIDGE))
+    missed = max(reader.logits("How much did the bridge cost to build?", BRIDGE))
     assert missed < answered
 
 
@@ -91,16 +90,16 @@ def test_weights_that_do_not_fit_are_refused(tmp_path: Path) -> None:
 
 def test_what_the_reader_reads_beside_the_question() -> None:
     plain = ReaderConfig("m", 6, 96)
-    assert plain.passage("It is long.", "Bridge", "The bridge is old.") == "It is long."
-    both = ReaderConfig("m", 6, 128, titles=True, context=True)
-    assert both.passage("It is long.", "Bridge", "The bridge is old.") == (
-        "Bridge: It is long. [SEP] The bridge is old."
+    assert plain.passage("It is long.", "The bridge is old.") == "It is long."
+    context = ReaderConfig("m", 6, 128, context=True)
+    assert context.passage("It is long.", "The bridge is old.") == (
+        "It is long. [SEP] The bridge is old."
     )
-    assert both.passage("It is long.", None, None) == "It is long."
+    assert context.passage("It is long.", None) == "It is long."
 
 
 def test_previous_sentences_stay_within_their_passage() -> None:
-    from qa.features import previous_sentences, sentences_of
+    from qa.answer.features import previous_sentences, sentences_of
     from qa.types import Chunk, ScoredChunk
 
     def passage(article: str, text: str) -> ScoredChunk:
@@ -169,8 +168,8 @@ def test_a_reader_folder_of_the_other_kind_is_refused() -> None:
 def test_span_training_labels_point_at_the_answer_word_pieces() -> None:
     from transformers import AutoTokenizer
 
-    from eval.train_spans import Example, encode
-    from qa.embedding import resolve_model
+    from eval.train.spans import Example, encode
+    from qa.index.embedding import resolve_model
 
     config = ReaderConfig.load(SPAN_READER_DIR)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(config.base))

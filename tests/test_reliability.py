@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import qa.service
-from qa.answering import ExtractiveAnswerer
-from qa.articles import article_from_record, parse_feed
+from qa.answer.extractive import ExtractiveAnswerer
 from qa.errors import ArticleError, IndexLocked, InvalidRequest
+from qa.ingest.articles import article_from_record, parse_feed
 from qa.service import Service
 from qa.settings import Settings
 from qa.types import Filters

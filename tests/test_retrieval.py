@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.articles import article_from_record
+from qa.ingest.articles import article_from_record
 from qa.service import Service
 from qa.settings import Settings
 from qa.types import Filters

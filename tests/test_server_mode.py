@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.articles import article_from_record
 from qa.errors import StoreUnavailable
+from qa.ingest.articles import article_from_record
 from qa.service import Service
 from qa.settings import Settings
 

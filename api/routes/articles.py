@@ -13,8 +13,16 @@ from starlette.exceptions import HTTPException
 
 from api.deps import JobsDep, ServiceDep, SettingsDep
 from api.schemas import ArticleIn, ArticleOut, ArticleSummary, ErrorOut, IngestOut, JobOut
-from qa.articles import SUFFIXES, article_from_record, decode, parse_document, parse_feed, slugify
-from qa.errors import ArticleError, InvalidRequest
+from qa.errors import InvalidRequest
+from qa.ingest.articles import (
+    SUFFIXES,
+    article_from_record,
+    decode,
+    file_type,
+    parse_document,
+    parse_feed,
+    slugify,
+)
 from qa.types import Article, ArticleInfo, Failure
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
@@ -29,15 +37,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _summary(info: ArticleInfo) -> dict[str, Any]:
-    return {
-        "id": info.id,
-        "title": info.title,
-        "source": info.source,
-        "date": info.date,
-        "url": info.url,
-        "chunks": info.chunks,
-        "chars": info.chars,
-    }
+    return ArticleSummary.model_validate(info, from_attributes=True).model_dump()
 
 
 @router.get("", response_model=list[ArticleSummary])
@@ -191,9 +191,7 @@ def get_job(job_id: str, jobs: JobsDep) -> Any:
 
 
 def _parse_upload(name: str, data: bytes) -> list[Article | Failure]:
-    suffix = PurePath(name).suffix.lower()
-    if suffix not in SUFFIXES:
-        raise ArticleError(f"unsupported type {suffix or '(none)'}; use {', '.join(SUFFIXES)}")
+    suffix = file_type(name)
     text = decode(data)
     if suffix == ".jsonl":
         return list(parse_feed(text, name))

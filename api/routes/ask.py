@@ -15,6 +15,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServiceDep, SettingsDep
+from api.library import Library
 from api.schemas import (
     AnswerOut,
     AskRequest,
@@ -24,7 +25,6 @@ from api.schemas import (
     ErrorOut,
 )
 from qa.errors import InvalidRequest
-from qa.settings import Settings
 from qa.types import Answer, Filters, Turn
 
 router = APIRouter(prefix="/v1", tags=["questions"])
@@ -38,19 +38,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def answer_question(
-    service: Any,
-    settings: Settings,
+    service: Library,
     question: str,
     history: list[Turn],
     top_k: int | None = None,
     filters: Filters | None = None,
 ) -> Answer:
-    """Checks the bounds the library does not know about, then asks."""
-    if len(history) > settings.max_history:
-        raise InvalidRequest(
-            f"history has {len(history)} turns; the limit is {settings.max_history}"
-        )
-    return service.ask(question, history, top_k, filters)  # type: ignore[no-any-return]
+    """Asks the library, which checks every bound (QA_MAX_QUESTION_CHARS, QA_MAX_HISTORY)."""
+    return service.ask(question, history, top_k, filters)
 
 
 def _from_body(body: AskRequest) -> tuple[list[Turn], Filters | None]:
@@ -65,10 +60,10 @@ def _from_body(body: AskRequest) -> tuple[list[Turn], Filters | None]:
 
 
 @router.post("/ask", response_model=AnswerOut, responses=ERRORS)
-def ask(body: AskRequest, service: ServiceDep, settings: SettingsDep, request: Request) -> Any:
+def ask(body: AskRequest, service: ServiceDep, request: Request) -> Any:
     """Answer a question; `history` makes it a follow-up."""
     turns, filters = _from_body(body)
-    answer = answer_question(service, settings, body.question, turns, body.top_k, filters)
+    answer = answer_question(service, body.question, turns, body.top_k, filters)
     request.app.state.metrics.answered(answer.answered)
     return answer.to_dict()
 
@@ -85,13 +80,11 @@ def ask(body: AskRequest, service: ServiceDep, settings: SettingsDep, request: R
         },
     },
 )
-async def chat(
-    body: ChatRequest, service: ServiceDep, settings: SettingsDep, request: Request
-) -> Any:
+async def chat(body: ChatRequest, service: ServiceDep, request: Request) -> Any:
     """The same as /v1/ask; with `stream: true` as Server-Sent Events."""
     turns, filters = _from_body(body)
     answer = await run_in_threadpool(
-        answer_question, service, settings, body.question, turns, body.top_k, filters
+        answer_question, service, body.question, turns, body.top_k, filters
     )
     request.app.state.metrics.answered(answer.answered)
     if not body.stream:
@@ -127,7 +120,7 @@ async def chat_completions(
     """OpenAI-compatible: the last user message is the question, earlier ones the history.
     Citations come as numbered footnotes in the content and as a `citations` field."""
     question, turns = _conversation(body, settings.max_history)
-    answer = await run_in_threadpool(answer_question, service, settings, question, turns)
+    answer = await run_in_threadpool(answer_question, service, question, turns)
     request.app.state.metrics.answered(answer.answered)
     content = with_footnotes(answer)
     citations = answer.to_dict()["citations"]

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from qa.text import WORD, tokenize
+
 Kind = Literal["person", "number", "date", "place", "name", "other"]
 
 _MONTHS = (
@@ -185,12 +187,7 @@ def candidates(sentence: str, kind: Kind) -> list[Span]:
     return [s for s in spans if s.text.strip()]
 
 
-def best_span(
-    sentence: str,
-    question: str,
-    kind: Kind | None = None,
-    weights: dict[str, float] | None = None,
-) -> Span | None:
+def best_span(sentence: str, question: str, kind: Kind | None = None) -> Span | None:
     """The candidate of the asked-for kind that sits closest to the question's words.
 
     Each question term pulls candidates towards its occurrences, rarer terms harder. Spans made
@@ -198,17 +195,14 @@ def best_span(
     Air Base" for "which air base") are. For people and places the words around a name count:
     "Toner said" is a person, "in Atme" a place.
     """
-    from qa.retrieval import tokenize
-
     kind = kind or question_kind(question)
     q_words = {w.lower() for w in re.findall(r"\w+", question)}
     spans = [c for c in candidates(sentence, kind) if not in_question(c, q_words)]
     if not spans:
         return None
-    if weights is None:
-        q_stems = [t for ts in tokenize(re.findall(r"[\w’'-]+", question)) for t in ts]
-        weights = dict.fromkeys(q_stems, 1.0)
-    words = list(re.finditer(r"[\w’'-]+", sentence))
+    q_stems = [t for ts in tokenize(WORD.findall(question)) for t in ts]
+    weights = dict.fromkeys(q_stems, 1.0)
+    words = list(WORD.finditer(sentence))
     stems = tokenize([w.group() for w in words]) if words else []
     anchors = [
         (w.start(), t) for w, ts in zip(words, stems, strict=True) for t in ts if t in weights

@@ -1,10 +1,10 @@
 """Small cross-encoders that read a question and a sentence together.
 
 Each is the first layers of the embedding model (all-MiniLM-L6-v2) with a small head, fine-tuned
-on SQuAD. Sentence readers (`python -m eval.train_reader`) say whether a sentence answers: two
-ship, qa/reader/ reads the sentence alone, qa/reader_context/ the sentence and the one before it.
-The span reader (`python -m eval.train_spans`, qa/span_reader/) says which words of a sentence
-answer, or that none do. Only what fine-tuning changed ships, in each folder's
+on SQuAD. Sentence readers (`python -m eval.train.reader`) say whether a sentence answers: two
+ship, weights/reader/ reads the sentence alone, weights/reader_context/ the sentence and the one
+before it. The span reader (`python -m eval.train.spans`, weights/span_reader/) says which words
+of a sentence answer, or that none do. Only what fine-tuning changed ships, in each folder's
 reader.safetensors; the word-piece embeddings stay frozen and are read from the base model, so
 any copy of all-MiniLM-L6-v2 (the packaged one, a path, or the hub) completes it.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,15 +20,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from qa.embedding import _use_bf16, resolve_model
+from qa.index.embedding import _use_bf16, resolve_model
 
 log = logging.getLogger(__name__)
-READER_DIR = Path(__file__).with_name("reader")
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+READER_DIR = WEIGHTS_DIR / "reader"
 # The shipped readers: the sentence alone (read for every question), and the sentence with the
-# one before it (python -m eval.train_reader --context --max-length 128 --out qa/reader_context),
-# read too when the first leaves the answerer unsure (qa/answering.py).
-READER_DIRS = (READER_DIR, Path(__file__).with_name("reader_context"))
-SPAN_READER_DIR = Path(__file__).with_name("span_reader")
+# one before it, read too when the first leaves the answerer unsure (extractive.py).
+READER_DIRS = (READER_DIR, WEIGHTS_DIR / "reader_context")
+SPAN_READER_DIR = WEIGHTS_DIR / "span_reader"
 WEIGHTS = "reader.safetensors"
 CONFIG = "reader.json"
 FROZEN = "embeddings.word_embeddings.weight"
@@ -41,7 +40,6 @@ class ReaderConfig:
     base: str  # the model whose first `layers` layers and word pieces the reader starts from
     layers: int
     max_length: int
-    titles: bool = False  # whether it reads "title: sentence" rather than the sentence alone
     context: bool = False  # whether it also reads the sentence before, after a [SEP]
     task: str = "sentence"  # "sentence": one logit a pair; "span": start and end logits a token
 
@@ -52,16 +50,14 @@ class ReaderConfig:
             data["base"],
             int(data["layers"]),
             int(data["max_length"]),
-            bool(data.get("titles")),
             bool(data.get("context")),
             str(data.get("task", "sentence")),
         )
 
-    def passage(self, sentence: str, title: str | None, previous: str | None = None) -> str:
+    def passage(self, sentence: str, previous: str | None = None) -> str:
         """What the reader reads beside the question; the sentence before comes last, so it is
         what truncation cuts first."""
-        text = f"{title}: {sentence}" if self.titles and title else sentence
-        return f"{text} [SEP] {previous}" if self.context and previous else text
+        return f"{sentence} [SEP] {previous}" if self.context and previous else sentence
 
 
 def build(config: ReaderConfig) -> tuple[Any, Any, Any]:
@@ -171,23 +167,18 @@ class SentenceReader(_Fitted):
         self,
         question: str,
         sentences: Sequence[str],
-        titles: Sequence[str | None] | None = None,
         previous: Sequence[str | None] | None = None,
     ) -> list[float]:
-        """One logit a sentence; titles are those of the sentences' articles, previous the
-        sentences just before them (None for the first of a passage)."""
+        """One logit a sentence; previous are the sentences just before them (None for the
+        first of a passage)."""
         if not sentences:
             return []
         import torch
 
-        titles = titles or [None] * len(sentences)
         previous = previous or [None] * len(sentences)
         batch = self._tokenizer(
             [question] * len(sentences),
-            [
-                self.config.passage(s, t, p)
-                for s, t, p in zip(sentences, titles, previous, strict=True)
-            ],
+            [self.config.passage(s, p) for s, p in zip(sentences, previous, strict=True)],
             truncation="longest_first",
             max_length=self.config.max_length,
             padding=True,
@@ -195,17 +186,6 @@ class SentenceReader(_Fitted):
         )
         with self._lock, torch.inference_mode():
             return [float(x) for x in pooled_logits(self._encoder, self._head, batch)]
-
-    def score(
-        self,
-        question: str,
-        sentences: Sequence[str],
-        titles: Sequence[str | None] | None = None,
-        previous: Sequence[str | None] | None = None,
-    ) -> list[float]:
-        """Probabilities: the logits through a sigmoid."""
-        logits = self.logits(question, sentences, titles, previous)
-        return [1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))) for z in logits]
 
 
 @dataclass(frozen=True)

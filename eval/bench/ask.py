@@ -1,12 +1,12 @@
 """Warm `ask` latency with BBC News indexed beside the seeds, in process.
 
-    python -m eval.bench_ask [--data-dir DIR] [--questions 300]
+    python -m eval.bench.ask [--data-dir DIR] [--questions 300]
 
 Prints p50/p95/p99 of the whole ask (rewrite, hybrid retrieval, answer, citation check) and,
 as the baseline measured in the same run, of the bare Chroma nearest-neighbour query for the
 same questions: the ratio says what everything on top of the vector store costs. Two more rows
 split the answer step (answerer and citation check, after retrieval) into the asks the first
-reader settled and those the answerer read again with the second (qa/answering.py): what the
+reader settled and those the answerer read again with the second (qa/answer/extractive.py): what the
 cascade saves, and how often it does not. The last says what the span reader costs an ask: it
 reads the sentence the answerer would answer with (whether it holds the words that answer weighs
 in the confidence), and those words are the short answer.
@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.bench_common import bench_index, questions
-from qa.answering import ExtractiveAnswerer, Reader, SpanFinder
-from qa.reader import Found
+from eval.bench.common import bench_index, questions
+from qa.answer.base import Reader, SpanFinder
+from qa.answer.extractive import ExtractiveAnswerer
+from qa.answer.readers import Found
 
 
 class Counting:
@@ -38,11 +39,10 @@ class Counting:
         self,
         question: str,
         sentences: Sequence[str],
-        titles: Sequence[str | None] | None = None,
         previous: Sequence[str | None] | None = None,
     ) -> list[float]:
         self.calls += 1
-        return self.reader.logits(question, sentences, titles, previous)
+        return self.reader.logits(question, sentences, previous)
 
 
 class Timed:
@@ -65,11 +65,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=int, default=300)
     args = parser.parse_args(argv)
     with bench_index(args.data_dir) as data_dir:
+        from qa.answer.readers import load_readers, load_span_reader
         from qa.service import Service
         from qa.settings import Settings
 
         asked = questions(limit=args.questions)
-        with Service(Settings(data_dir=data_dir, _env_file=None)) as service:  # type: ignore[call-arg]
+        # The shipped parts, wrapped to count and time them, through the answerer's constructor.
+        first, *others = load_readers()
+        second = Counting(others[0]) if others else None
+        spans = Timed(load_span_reader())
+        readers: tuple[Reader, ...] = (first, second, *others[1:]) if second else (first,)
+        answerer = ExtractiveAnswerer(readers=readers, spans=spans)
+        settings = Settings(data_dir=data_dir, _env_file=None)  # type: ignore[call-arg]
+        with Service(settings, answerer=answerer) as service:
             for q in asked[:20]:  # warm up: first calls load and compile
                 service.ask(q)
             vectors = [service.embedder.embed_documents([q])[0] for q in asked]
@@ -78,26 +86,18 @@ def main(argv: list[str] | None = None) -> int:
                 t = time.perf_counter()
                 service.store.query(vector, 20)
                 chroma_ms.append((time.perf_counter() - t) * 1000)
-            answerer = service.answerer
-            second, spans = None, None
-            if isinstance(answerer, ExtractiveAnswerer):
-                spans = answerer.spans = Timed(answerer.spans)
-                if len(answerer.readers) > 1:
-                    second = Counting(answerer.readers[1])
-                    answerer.readers = (answerer.readers[0], second, *answerer.readers[2:])
             steps: dict[bool, list[float]] = {False: [], True: []}
             span_ms: list[float] = []
             for q in asked:
                 before = second.calls if second else 0
-                spent = spans.ms if spans else 0.0
+                spent = spans.ms
                 t = time.perf_counter()
                 answer = service.ask(q)
                 ask_ms.append((time.perf_counter() - t) * 1000)
                 read_again = bool(second and second.calls > before)
                 steps[read_again].append(answer.timings_ms["answer"])
                 answered += answer.answered
-                if spans:
-                    span_ms.append(spans.ms - spent)
+                span_ms.append(spans.ms - spent)
             counts = service.counts()
     print(
         f"index: {counts['articles']} articles, {counts['chunks']} chunks; "

@@ -1,31 +1,29 @@
-"""What the extractive answerer knows about each candidate sentence, as numbers.
+"""What the extractive answerer knows about each candidate sentence, as named numbers.
 
-The weights that turn these into a ranking and a confidence are learned from data by
-`python -m eval.train_answerer` and shipped in qa/answer_model.json.
+Rows are name -> value; the models of qa/answer/model.py read them by the names they were
+trained on (`python -m eval.train.answerer`), so a feature can never be read in another's place.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from itertools import pairwise
-from pathlib import Path
 
-from qa.chunking import sentence_spans
-from qa.retrieval import tokenize
-from qa.spans import Kind, candidates, in_question, question_kind
+from qa.answer.candidates import Kind, candidates, in_question, question_kind
+from qa.text import WORD, sentence_spans, tokenize
 from qa.types import ScoredChunk
 
 TermWeight = Callable[[str], float]  # how informative a (stemmed) term is, e.g. its IDF
-MODEL_FILE = Path(__file__).with_name("answer_model.json")
+Features = dict[str, float]  # a row of features, by name
 
 # Features describe the sentence, not where retrieval ranked its passage: learned on SQuAD
 # (one paragraph an article, the first passage nearly always right) rank features swamp the
 # rest and fail on news, where the answer is often in an article's third chunk.
+# The names sentence_features computes, confidence_features and final_row likewise; the model
+# file must name exactly these (qa/answer/model.py), and tests check the rows agree.
 SENTENCE_FEATURES = (
     "coverage",
     "context",
@@ -62,11 +60,6 @@ CONFIDENCE_FEATURES = (
     "span",
     "name_missing",
 )
-# The readers (qa/reader.py) read the first ranker's best few sentences, the first at ~4 ms a
-# sentence, the second (when the answerer is unsure) at ~6; a judge weighs the opinions. Reading
-# more than four found no more answers on the answerer's SQuAD paragraphs (top-1 0.843 reading 4,
-# 0.849 reading all); reading three with both readers lost SQuAD answers (0.754).
-READ_TOP = 4
 FINAL_FEATURES = ("ranker", "reader")
 # The confidence's "span": how far the span reader's best short answer in the chosen sentence
 # beats its null answer ("no words here answer"), clipped to +-SPAN_CLIP. One sentence read,
@@ -133,7 +126,7 @@ def name_phrases(question: str) -> tuple[frozenset[str], ...]:
     {pakistan}. News calls a person by surname after the first mention, so a name counts as
     mentioned where any of its words is; a question typed in capitals is one long "name",
     mentioned wherever any of its words is."""
-    words = re.findall(r"[\w’'-]+", question)
+    words = WORD.findall(question)
     runs: list[list[str]] = [[]]
     for i, word in enumerate(words):
         if i > 0 and (word[:1].isupper() or any(c.isdigit() for c in word)):
@@ -175,7 +168,7 @@ def term_weights(question: str, index_idf: TermWeight) -> dict[str, float]:
     """
     from wordfreq import zipf_frequency
 
-    words = re.findall(r"[\w’'-]+", question)
+    words = WORD.findall(question)
     terms = tokenize(words) if words else []
     raw: dict[str, float] = {}
     for word, stems in zip(words, terms, strict=True):
@@ -189,8 +182,8 @@ def term_weights(question: str, index_idf: TermWeight) -> dict[str, float]:
     return {t: w * (0.5 + 0.5 * idf[t] / top) for t, w in raw.items()}
 
 
-def sentence_features(q: Question, sentences: list[Sentence]) -> list[list[float]]:
-    """One row of SENTENCE_FEATURES per sentence."""
+def sentence_features(q: Question, sentences: list[Sentence]) -> list[Features]:
+    """The SENTENCE_FEATURES of each sentence, by name."""
     weights = q.weights
     total = sum(weights.values()) or 1.0
     heaviest = max(weights.values(), default=1.0)
@@ -221,26 +214,33 @@ def sentence_features(q: Question, sentences: list[Sentence]) -> list[list[float
             gained = previous.terms - s.terms
             anaphor = sum(w for t, w in weights.items() if t in gained) / total
         rows.append(
-            [
-                coverage,
-                sum(w for t, w in weights.items() if t in near) / total,
-                sum(1 for a, b in bigrams if a in s.terms and b in s.terms) / max(1, len(bigrams)),
-                float(typed),
-                float(needed and not typed),
-                s.passage.dense_score or 0.0,
-                float(s.passage.lexical_rank is not None),
-                max((w for t, w in weights.items() if t not in near), default=0.0) / heaviest,
-                max((w for t, w in weights.items() if t not in s.terms), default=0.0) / heaviest,
-                min(1.0, len(s.text.split()) / 40),
-                anaphor,
-                float(_near_anchor(s, fresh, weights)),
-                min(
+            {
+                "coverage": coverage,
+                "context": sum(w for t, w in weights.items() if t in near) / total,
+                "pairs": sum(1 for a, b in bigrams if a in s.terms and b in s.terms)
+                / max(1, len(bigrams)),
+                "typed": float(typed),
+                "type_missing": float(needed and not typed),
+                "dense": s.passage.dense_score or 0.0,
+                "lexical": float(s.passage.lexical_rank is not None),
+                "missing": max((w for t, w in weights.items() if t not in near), default=0.0)
+                / heaviest,
+                "missing_here": max(
+                    (w for t, w in weights.items() if t not in s.terms), default=0.0
+                )
+                / heaviest,
+                "length": min(1.0, len(s.text.split()) / 40),
+                "anaphor": anaphor,
+                "typed_near": float(_near_anchor(s, fresh, weights)),
+                "content_missing": min(
                     1.0,
                     sum(1 for t, w in weights.items() if w >= CONTENT_WEIGHT and t not in near) / 3,
                 ),
-                absent,
-                float(any(not name & in_article[s.passage.chunk.article_id] for name in q.names)),
-            ]
+                "absent": absent,
+                "name_missing": float(
+                    any(not name & in_article[s.passage.chunk.article_id] for name in q.names)
+                ),
+            }
         )
     return rows
 
@@ -249,7 +249,7 @@ def _near_anchor(s: Sentence, spans: list, weights: dict[str, float]) -> bool:  
     """Whether a candidate answer sits within a few words of a matched question term."""
     if not spans:
         return False
-    words = list(re.finditer(r"[\w’'-]+", s.text))
+    words = list(WORD.finditer(s.text))
     stems = tokenize([w.group() for w in words]) if words else []
     anchors = [
         w.start() for w, ts in zip(words, stems, strict=True) if any(t in weights for t in ts)
@@ -259,15 +259,10 @@ def _near_anchor(s: Sentence, spans: list, weights: dict[str, float]) -> bool:  
     )
 
 
-def to_read(first: Sequence[float], k: int = READ_TOP) -> list[int]:
-    """The sentences the reader reads: the first ranker's best k."""
-    return sorted(range(len(first)), key=lambda i: -first[i])[:k]
-
-
-def final_row(first: float, reader: float) -> list[float]:
+def final_row(first: float, reader: float) -> Features:
     """FINAL_FEATURES: the first ranker's and the reader's opinions, as logits."""
     p = min(max(first, 1e-6), 1 - 1e-6)
-    return [math.log(p / (1 - p)), reader]
+    return {"ranker": math.log(p / (1 - p)), "reader": reader}
 
 
 def span_margin(margin: float | None) -> float:
@@ -276,99 +271,37 @@ def span_margin(margin: float | None) -> float:
 
 
 def confidence_features(
-    rows: list[list[float]],
+    rows: Sequence[Features],
     probs: list[float],
     best: int,
     reader: dict[int, float],
     span: float,
-) -> list[float]:
+) -> Features:
     """CONFIDENCE_FEATURES of the chosen sentence, given the final probabilities, the reader's
     logits of the sentences it read, and the chosen sentence's span margin (span_margin)."""
     second = max((p for i, p in enumerate(probs) if i != best), default=0.0)
-    f = dict(zip(SENTENCE_FEATURES, rows[best], strict=True))
+    f = rows[best]
     others = [z for i, z in reader.items() if i != best]
-    return [
-        probs[best],
-        probs[best] - second,
-        f["coverage"],
-        f["context"],
-        f["missing"],
-        f["missing_here"],
-        f["typed"],
-        f["type_missing"],
-        f["dense"],
-        f["lexical"],
-        f["typed_near"],
-        f["content_missing"],
-        f["absent"],
-        reader.get(best, -10.0),
-        reader.get(best, -10.0) - max(others, default=-10.0),
-        span,
-        f["name_missing"],
-    ]
-
-
-@dataclass(frozen=True)
-class Linear:
-    """A logistic model: sigmoid(coef · x + intercept)."""
-
-    coef: tuple[float, ...]
-    intercept: float
-
-    def __call__(self, x: Sequence[float]) -> float:
-        z = self.intercept + sum(c * v for c, v in zip(self.coef, x, strict=True))
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
-
-
-@dataclass(frozen=True)
-class Judge:
-    """Weighs the first ranker against the readers' logits, and says how sure the answer is."""
-
-    final: Linear  # second stage, over FINAL_FEATURES of the sentences the reader read
-    confidence: Linear
-    threshold: float
-    second_ratio: float  # a second sentence joins when its probability is this share of the best
-
-
-@dataclass(frozen=True)
-class AnswerModel:
-    """The first ranker, and two judges: `quick` over the first reader's logits, `careful` over
-    the mean of every reader's. A quick confidence within `band` is read again, carefully."""
-
-    ranker: Linear  # first stage, over SENTENCE_FEATURES
-    quick: Judge
-    careful: Judge | None
-    band: tuple[float, float]  # [low, high)
-
-    @property
-    def threshold(self) -> float:
-        return self.quick.threshold
-
-
-@cache
-def load_model(path: Path = MODEL_FILE) -> AnswerModel:
-    """The shipped model; refuses a file whose features do not match this code."""
-    data = json.loads(path.read_text())
-    if "quick" not in data:
-        raise ValueError(f"{path} predates the two judges; run python -m eval.train_answerer")
-    judges = [data["quick"]] + ([data["careful"]] if data.get("careful") else [])
-    if tuple(data["ranker"]["features"]) != SENTENCE_FEATURES or any(
-        tuple(j["final"]["features"]) != FINAL_FEATURES
-        or tuple(j["confidence"]["features"]) != CONFIDENCE_FEATURES
-        for j in judges
-    ):
-        raise ValueError(f"{path} was trained on other features; run python -m eval.train_answerer")
-
-    def linear(d: dict) -> Linear:  # type: ignore[type-arg]
-        return Linear(tuple(d["coef"]), d["intercept"])
-
-    def judge(d: dict) -> Judge:  # type: ignore[type-arg]
-        return Judge(linear(d["final"]), linear(d["confidence"]), d["threshold"], d["second_ratio"])
-
-    low, high = data.get("band", (1.0, 1.0))
-    return AnswerModel(
-        ranker=linear(data["ranker"]),
-        quick=judge(data["quick"]),
-        careful=judge(data["careful"]) if data.get("careful") else None,
-        band=(float(low), float(high)),
+    own = reader.get(best, -10.0)
+    kept = (
+        "coverage",
+        "context",
+        "missing",
+        "missing_here",
+        "typed",
+        "type_missing",
+        "dense",
+        "lexical",
+        "typed_near",
+        "content_missing",
+        "absent",
+        "name_missing",
     )
+    return {
+        "best": probs[best],
+        "margin": probs[best] - second,
+        **{name: f[name] for name in kept},
+        "reader": own,
+        "reader_margin": own - max(others, default=-10.0),
+        "span": span,
+    }

@@ -1,79 +1,28 @@
-"""Learns the extractive answerer's sentence ranker and confidence from SQuAD paragraphs.
+"""Learns the extractive answerer's sentence ranker, judges and band from SQuAD paragraphs.
 
-    python -m eval.train_answerer [--squad PATH] [--questions 4000]
+    python -m eval.train.answerer [--squad PATH] [--questions 4000] [--rows FILE]
 
 Only questions of the "answerer" paragraphs of eval.sets.squad_training_split are used: never
 those of the evaluation sample's paragraphs (`qa eval SQUAD --sample 500 --seed 0`), never those
-the sentence reader was fine-tuned on (so its scores look here as they will on unseen text).
-A quarter of the paragraphs are kept out of the index so their questions teach what a near miss
-looks like: the article is there, the answer is not; an eighth of the Wikipedia articles are
-left out whole, for questions on topics not indexed. Half of the questions train the two
-ranking stages, the other half the confidence and the abstention threshold. Writes
-qa/answer_model.json. Run eval.train_reader first when a reader changes.
+the readers were fine-tuned on (so their scores look here as they will on unseen text). A
+quarter of the paragraphs are kept out of the index so their questions teach what a near miss
+looks like (the article is there, the answer is not), and an eighth of the Wikipedia articles
+are left out whole, for questions on topics not indexed. Answerable questions with one specific
+word swapped for another word of their article (eval.sets.swap_term) are collected too, to
+report how many such near misses the model declines. Half of the questions train the two
+ranking stages, the other half the confidence and the threshold.
 
-There are two judges (second ranking stage, confidence, threshold): `quick` over the first
-reader's logits, `careful` over the mean of both readers' (qa/reader.py). The answerer reads
-with the second reader only when the quick confidence falls in a band, chosen here by the
-one-standard-error rule: of the bands that read again at most READ_AGAIN_AT_MOST of the
-questions, those whose accuracy (answerable questions answered with the answer, unanswerable
-ones declined) is within one standard error of the best band's, paired question by question,
-are tied, and the one reading again least wins (the accuracy curve is flat at its top, within
-noise; the cost of reading again is not). With the shipped readers (trained_on.checks in
-qa/answer_model.json): the first reader alone is 0.828 accurate on the calibration half,
-reading every question with both 0.833, and the cascade 0.830, reading again only 0.015 of the
-questions (those whose quick confidence is in [0.38, 0.43]). Before the one-standard-error rule
-(bands one calibration question apart were tied) the band was [0.32, 0.62]: 0.827 at 0.117
-read again; on the same rows the new rule picks [0.32, 0.42], 0.824 at 0.037. Reading every
-question with both readers (before the span margin, below) gave SQuAD answers 0.772 and the
-seed set 0.873, at a median ask of about 60 ms: not shipped.
+There are two judges: `quick` over the first reader's logits, `careful` over the mean of both
+readers'. The answerer reads with the second reader only when the quick confidence falls in a
+band, chosen by the one-standard-error rule: of the bands that read again at most
+READ_AGAIN_AT_MOST of the questions, those whose accuracy is within one (paired) standard error
+of the best band's are tied, and the one reading again least wins.
 
-The confidence (and the first ranker) also hears whether the chosen sentence's article, as far
-as retrieved, leaves out a name the question asks about (features.py name_phrases: a run of
-capitalised words; a surname stands for the whole name): "What did Mark Toner say about
-Pakistan?" against an article that never names Pakistan is a near miss that the word weights
-miss, Pakistan being a common word. Learned weight -1.15 in the quick judge's confidence. On
-the calibration half (2026-11-29, rows collected afresh) the first reader alone is 0.828
-accurate against 0.820 without it, both readers always 0.833 against 0.827; on cached rows
-with three shuffles of the halves (fit seeds 11, 12, 13) the first reader alone gains 0.5 to
-0.8 points each time. With it and the one-standard-error band: off-index questions declined
-0.888 (0.890 before), swapped-word near misses 0.469 (0.487), answerable ones answered with
-the answer 0.800 (0.794); seed set 0.921 as before, with the BBC articles 0.905 (0.889); SQuAD
-answers 0.736 (0.740), false abstention 0.160 (0.170). Also tried, no further gain: the name
-missing from the sentence itself, or from every retrieved passage.
-
-The confidence also hears the span reader (qa/reader.py SpanReader): how far its best short
-answer in the chosen sentence beats "no words here answer", clipped to +-10 (features.py
-SPAN_CLIP). A sentence on the asked-about topic that lacks the fact asked for often has no
-such words ("When will the safe zone be completed?" against a sentence about the safe zone).
-The answerer reads that one sentence anyway for the short answer, so it costs only the asks it
-declines. With it (2026-11-29): cascade accuracy 0.827 against 0.825 without; off-index
-questions declined 0.890 against 0.853, swapped-word near misses 0.487 against 0.438,
-answerable ones answered with the answer 0.794 against 0.810: the thresholds the accuracy
-picks rose (quick 0.42, careful 0.43, against 0.28 and 0.30). It is not better at every
-operating point: at the old one (0.81 answered) it declines fewer off-index questions (0.81
-against 0.83); from 0.795 answered down it declines more, and the accuracy-best threshold
-lies there. On the seed set it declined two more near misses with no answerable one lost
-(0.921 against 0.889; with the BBC articles 0.889 against 0.841); SQuAD answers fell to 0.740
-(0.756), as more of them were declined.
-
-Near misses of the closest kind are also collected: each answerable question with one specific
-word swapped for another word of its article (eval.sets.swap_term), so the sentence that matches
-it best lacks just the fact asked about. The model reports how many of them it declines.
-`--near-miss-share S` makes them S of the unanswerable questions the confidence learns from;
-the default is 0. Tried and not kept at 0.5: it declined more of them (0.59 against 0.40) but
-answered fewer answerable ones (0.772 against 0.808 answered with the answer), and on the seed
-set it turned down a paraphrased question, the brief's own "who denied awareness of the
-airstrikes?" ("not aware" in the article). The features cannot tell a swapped word from a
-paraphrased one; a reader fine-tuned on the swaps could not either without losing paraphrases.
-
-Tried and not kept: the span reader's margin of every sentence read as a third opinion in a
-judge's second stage, beside the readers' logits. It ranks better (top-1 sentence 0.830 against
-0.812 with the first reader, 0.836 against 0.829 with both), but reading all four sentences
-with the span reader costs about as much as a sentence reader: in the careful judge it raised
-the warm ask to p50 55.7 ms (`python -m eval.bench_ask`), past the 50 ms budget. The span
-reader as the first reader instead of the sentence reader: cascades 0.831-0.834 accurate but at
-0.78-0.80 answered (off-index declined 0.89-0.93). Figures on this trainer's calibration half,
-rows of 2026-11-29.
+Every decision the answerer makes at run time (which sentences are read, the judges'
+probabilities, which sentences an answer quotes) comes from qa/answer/decisions.py, and every
+feature from qa/answer/features.py by name. Writes qa/answer/weights/answer_model.json; run
+eval.train.reader and eval.train.spans first when a reader changes. What was tried:
+docs/experiments.md.
 """
 
 from __future__ import annotations
@@ -91,12 +40,13 @@ import numpy as np
 
 from eval.metrics import best_threshold, contains_any
 from eval.sets import load_squad, squad_training_split, swap_term
-from qa.chunking import sentence_spans
-from qa.features import (
+from eval.train.common import DEFAULT_SQUAD
+from qa.answer.decisions import final_probabilities, pick, to_read
+from qa.answer.features import (
     CONFIDENCE_FEATURES,
     FINAL_FEATURES,
-    MODEL_FILE,
     SENTENCE_FEATURES,
+    Features,
     Question,
     confidence_features,
     final_row,
@@ -104,14 +54,13 @@ from qa.features import (
     sentence_features,
     sentences_of,
     span_margin,
-    to_read,
 )
-from qa.reader import load_readers, load_span_reader
+from qa.answer.model import MODEL_FILE, Linear
+from qa.answer.readers import load_readers, load_span_reader
+from qa.text import sentence_spans
 
-DEFAULT_SQUAD = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad-v1.1-dev.json"
 HOLDOUT_SEED = 11
 SECOND_RATIOS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
-NEAR_MISS_SHARE = 0.0  # of the unanswerable questions the confidence learns from (see docstring)
 # The careful judge's band around the quick threshold is chosen from these steps below and above,
 # reading again at most this share of the questions: the median ask stays one reader's.
 BAND_STEPS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
@@ -166,7 +115,7 @@ def collect(path: Path, n_questions: int) -> list[dict]:  # type: ignore[type-ar
     ):
         for i in range(0, len(qset.articles), 256):
             service.add_articles(qset.articles[i : i + 256])
-        idf = service.retriever.refresh().lexical.idf
+        idf = service.term_weight
         readers, spans = load_readers(), load_span_reader()
         started = time.perf_counter()
         for n, (item, kind) in enumerate(asked, 1):
@@ -176,12 +125,7 @@ def collect(path: Path, n_questions: int) -> list[dict]:  # type: ignore[type-ar
             if not sentences or not q.weights:
                 continue
             feats = sentence_features(q, sentences)
-            args = (
-                item.question,
-                [s.text for s in sentences],
-                [s.passage.title for s in sentences],
-                previous_sentences(sentences),
-            )
+            args = (item.question, [s.text for s in sentences], previous_sentences(sentences))
             each = [r.logits(*args) for r in readers]
             answerable = item.answerable and kind == "plain"
             gold = [answerable and contains_any(s.text, item.accept) for s in sentences]
@@ -208,6 +152,17 @@ def collect(path: Path, n_questions: int) -> list[dict]:  # type: ignore[type-ar
                     flush=True,
                 )
     return rows
+
+
+def _vector(row: Features, names: tuple[str, ...]) -> list[float]:
+    """A named row as the positional vector scikit-learn fits, in the order of names."""
+    return [row[name] for name in names]
+
+
+def _linear(fitted: object, names: tuple[str, ...]) -> Linear:
+    """A fitted scikit-learn logistic regression as the answerer's named Linear."""
+    coef, intercept = fitted.coef_[0], fitted.intercept_[0]  # type: ignore[attr-defined]
+    return Linear(names, tuple(float(c) for c in coef), float(intercept))
 
 
 def _sentences(text: str) -> list[str]:
@@ -247,34 +202,26 @@ def _judge(
     for r in learn:
         p = first[id(r)]
         for i in to_read(p):
-            fx.append(final_row(p[i], r[key][i]))
+            fx.append(_vector(final_row(p[i], r[key][i]), FINAL_FEATURES))
             fy.append(r["gold"][i])
-    final = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced").fit(
-        np.array(fx), np.array(fy)
+    final = _linear(
+        LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced").fit(
+            np.array(fx), np.array(fy)
+        ),
+        FINAL_FEATURES,
     )
 
     def read(r: dict) -> tuple[list[float], dict[int, float]]:  # type: ignore[type-arg]
-        """Final probabilities (unread sentences after read ones) and the reader's logits."""
+        """Final probabilities as the answerer computes them, and the reader's logits."""
         p = first[id(r)]
         reader = {i: r[key][i] for i in to_read(p)}
-        if not reader:
-            return p, reader
-        x = np.array([final_row(p[i], z) for i, z in reader.items()])
-        final_p = dict(zip(reader, final.predict_proba(x)[:, 1], strict=True))
-        return [float(final_p[i]) if i in final_p else p[i] * 1e-3 for i in range(len(p))], reader
+        return final_probabilities(final, p, reader), reader
 
     probs = {id(r): read(r) for r in judged}
 
     # Which second-sentence rule makes the most answers contain their gold span?
     def contained(r: dict, ratio: float) -> bool:  # type: ignore[type-arg]
-        p = probs[id(r)][0]
-        order = sorted(range(len(p)), key=lambda i: -p[i])
-        picked = [order[0]]
-        for i in order[1:3]:
-            if p[i] >= ratio * p[order[0]] and r["words"][order[0]] + r["words"][i] <= 60:
-                picked.append(i)
-                break
-        return any(r["gold"][i] for i in picked)
+        return any(r["gold"][i] for i in pick(probs[id(r)][0], r["words"], ratio))
 
     answerable = [r for r in conf_rows if r["answerable"]]
     scores = {ratio: np.mean([contained(r, ratio) for r in answerable]) for ratio in SECOND_RATIOS}
@@ -283,28 +230,22 @@ def _judge(
     def features(r: dict) -> list[float]:  # type: ignore[type-arg]
         p, reader = probs[id(r)]
         best = int(np.argmax(p))
-        return confidence_features(r["features"], p, best, reader, r["span"][best])
+        row = confidence_features(r["features"], p, best, reader, r["span"][best])
+        return _vector(row, CONFIDENCE_FEATURES)
 
     cy = [r["answerable"] and contained(r, second_ratio) for r in conf_rows]
-    confidence = LogisticRegression(C=1.0, max_iter=2000).fit(
+    fitted = LogisticRegression(C=1.0, max_iter=2000).fit(
         np.array([features(r) for r in conf_rows]), np.array(cy)
     )
-    conf = confidence.predict_proba(np.array([features(r) for r in judged]))[:, 1]
+    confidence = _linear(fitted, CONFIDENCE_FEATURES)
+    conf = fitted.predict_proba(np.array([features(r) for r in judged]))[:, 1]
     by_row = {id(r): float(c) for r, c in zip(judged, conf, strict=True)}
     threshold, accuracy, _ = best_threshold(
         [by_row[id(r)] for r in conf_rows], cy, [r["answerable"] for r in conf_rows]
     )
     saved = {
-        "final": {
-            "features": list(FINAL_FEATURES),
-            "coef": final.coef_[0].round(5).tolist(),
-            "intercept": round(float(final.intercept_[0]), 5),
-        },
-        "confidence": {
-            "features": list(CONFIDENCE_FEATURES),
-            "coef": confidence.coef_[0].round(5).tolist(),
-            "intercept": round(float(confidence.intercept_[0]), 5),
-        },
+        "final": final.to_dict(),
+        "confidence": confidence.to_dict(),
         "threshold": threshold,
         "second_ratio": second_ratio,
         "calibration_accuracy": round(accuracy, 4),
@@ -318,7 +259,7 @@ def _judge(
     )
 
 
-def fit(rows: list[dict], near_miss_share: float = NEAR_MISS_SHARE) -> dict:  # type: ignore[type-arg]
+def fit(rows: list[dict]) -> dict:  # type: ignore[type-arg]
     from sklearn.linear_model import LogisticRegression
 
     rng = random.Random(HOLDOUT_SEED)
@@ -327,20 +268,16 @@ def fit(rows: list[dict], near_miss_share: float = NEAR_MISS_SHARE) -> dict:  # 
     rng.shuffle(rows)
     half = len(rows) // 2
     rank_rows, conf_rows = rows[:half], rows[half:]
-    # The confidence learns from as many unanswerable questions as before, a share of them
-    # swapped near misses; the swapped ones left over are kept to check it on.
-    unanswerable = [r for r in conf_rows if not r["answerable"]]
-    n_swap = min(len(swapped), round(len(unanswerable) * near_miss_share))
-    rng.shuffle(swapped)
-    conf_rows = [r for r in conf_rows if r["answerable"]] + unanswerable[n_swap:] + swapped[:n_swap]
-    unseen_swapped = swapped[n_swap:]
+    unseen_swapped = swapped  # only checked on: the confidence never learns from them
 
     learn = [r for r in rank_rows if r["answerable"]]
-    x = np.array([f for r in learn for f in r["features"]])
+    x = np.array([_vector(f, SENTENCE_FEATURES) for r in learn for f in r["features"]])
     y = np.array([g for r in learn for g in r["gold"]])
-    ranker = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced").fit(x, y)
-    first = {id(r): list(ranker.predict_proba(np.array(r["features"]))[:, 1]) for r in rows}
-    first |= {id(r): list(ranker.predict_proba(np.array(r["features"]))[:, 1]) for r in swapped}
+    ranker = _linear(
+        LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced").fit(x, y),
+        SENTENCE_FEATURES,
+    )
+    first = {id(r): [ranker(f) for f in r["features"]] for r in rows + swapped}
     answerable = [r for r in conf_rows if r["answerable"]]
 
     judged = conf_rows + unseen_swapped
@@ -407,11 +344,7 @@ def fit(rows: list[dict], near_miss_share: float = NEAR_MISS_SHARE) -> dict:  # 
         always = (0.0, 1.01)
         checks["careful_always_accuracy"] = round(accuracy(always), 4)
     return {
-        "ranker": {
-            "features": list(SENTENCE_FEATURES),
-            "coef": ranker.coef_[0].round(5).tolist(),
-            "intercept": round(float(ranker.intercept_[0]), 5),
-        },
+        "ranker": ranker.to_dict(),
         "quick": quick.saved,
         "careful": careful.saved if careful else None,
         "band": list(band),
@@ -423,9 +356,8 @@ def fit(rows: list[dict], near_miss_share: float = NEAR_MISS_SHARE) -> dict:  # 
             "seed": HOLDOUT_SEED,
             "containment_by_second_ratio": quick.scores,
             "careful_containment_by_second_ratio": careful.scores if careful else None,
-            "near_miss_share": near_miss_share,
             "checks": checks,
-            "command": "python -m eval.train_answerer",
+            "command": "python -m eval.train.answerer",
         },
     }
 
@@ -435,12 +367,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
     parser.add_argument("--questions", type=int, default=4000)
     parser.add_argument("--out", type=Path, default=MODEL_FILE)
-    parser.add_argument(
-        "--near-miss-share",
-        type=float,
-        default=NEAR_MISS_SHARE,
-        help="Share of the unanswerable calibration questions that are swapped near misses.",
-    )
     parser.add_argument(
         "--rows", type=Path, help="Keep the collected features in this file and reuse them."
     )
@@ -452,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = collect(args.squad, args.questions)
         if args.rows:
             args.rows.write_text(json.dumps(rows))
-    model = fit(rows, args.near_miss_share)
+    model = fit(rows)
     args.out.write_text(json.dumps(model, indent=2) + "\n")
     print(json.dumps(model["trained_on"], indent=2))
     quick, careful = model["quick"], model["careful"]

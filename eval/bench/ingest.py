@@ -1,6 +1,6 @@
 """Ingest throughput on BBC News: article-qa beside the stock llama-index pipeline, same run.
 
-    python -m eval.bench_ingest [--limit N] [--data ../shared/data/bbc-news]
+    python -m eval.bench.ingest [--limit N] [--data ../shared/data/bbc-news]
 
 The stock pipeline is llama-index with its defaults (SimpleDirectoryReader, VectorStoreIndex,
 ChromaVectorStore, HuggingFaceEmbedding), given the same local MiniLM model. Its defaults split
@@ -33,7 +33,7 @@ def _files(data: Path, limit: int | None) -> list[Path]:
 def _stage(root: Path, files: list[Path], data: Path) -> Path:
     """The same files, as UTF-8, in one folder both pipelines read (llama-index's reader
     would fail on sport/199.txt, which is Latin-1)."""
-    from qa.articles import decode
+    from qa.ingest.articles import decode
 
     for f in files:
         target = root / f.relative_to(data)

@@ -2,50 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
-from functools import cache
-from pathlib import Path
 
+from qa.text import sentence_spans
 from qa.types import Chunk
 
 # Counts word pieces for each text, without special tokens.
 TokenCounter = Callable[[Sequence[str]], list[int]]
 # Returns the character end offsets of each word piece of one text.
 TokenOffsets = Callable[[str], list[int]]
-
-_PARAGRAPH = re.compile(r"[^\n]+")
-
-
-def nltk_data(name: str) -> Path:
-    """A file of the NLTK data llama-index ships, so nothing is downloaded."""
-    import llama_index.core
-
-    return Path(llama_index.core.__file__).parent / "_static" / "nltk_cache" / name
-
-
-@cache
-def _punkt() -> object:
-    """The trained English Punkt model."""
-    import nltk
-    from nltk.tokenize.punkt import PunktTokenizer
-
-    if str(nltk_data("")) not in nltk.data.path:
-        nltk.data.path.append(str(nltk_data("")))
-    return PunktTokenizer("english")
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence; line breaks always end a sentence (headlines, credits)."""
-    punkt = _punkt()
-    spans: list[tuple[int, int]] = []
-    for para in _PARAGRAPH.finditer(text):
-        base = para.start()
-        for start, end in punkt.span_tokenize(para.group()):  # type: ignore[attr-defined]
-            if text[base + start : base + end].strip():
-                spans.append((base + start, base + end))
-    return spans
-
 
 def chunk_article(
     article_id: str,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.articles import iter_files, read_path
-from qa.chunking import chunk_article
-from qa.embedding import Embedder
-from qa.store import ChromaStore
+from qa.index.embedding import Embedder
+from qa.index.store import ChromaStore
+from qa.ingest.articles import iter_files, read_path
+from qa.ingest.chunking import chunk_article
 from qa.types import Article, ArticleInfo, Chunk, Failure, IngestReport
 
 log = logging.getLogger(__name__)

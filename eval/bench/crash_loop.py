@@ -7,7 +7,7 @@ batch was stored, and the index is then checked: every article whole (its chunks
 chunk of another version left once reopened. At the end one ingest runs to completion and the
 index must equal a clean ingest of the same corpus.
 
-    python -m eval.crash_loop [--loops 30] [--articles 600] [--batch 32] [--seed 0]
+    python -m eval.bench.crash_loop [--loops 30] [--articles 600] [--batch 32] [--seed 0]
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def _n(row: tuple[dict, str]) -> int:  # type: ignore[type-arg]
 
 
 def _raw(settings: Settings):  # type: ignore[no-untyped-def]
-    from qa.store import connect
+    from qa.index.store import connect
 
     return connect(settings)
 

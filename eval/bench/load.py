@@ -1,6 +1,6 @@
 """Load on a real `qa serve` over loopback: RPS and latency for N concurrent clients.
 
-    python -m eval.bench_load [--data-dir DIR] [--clients 8] [--seconds 20] [--max-requests 3000]
+    python -m eval.bench.load [--data-dir DIR] [--clients 8] [--seconds 20] [--max-requests 3000]
 
 Bounded in time and count, loopback only. The baseline, measured against the same server in the
 same run, is GET /healthz: the ratio says how much of the server's capacity an answer takes.
@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from eval.bench_common import ROOT, bench_index, questions
+from eval.bench.common import ROOT, bench_index, questions
 
 
 async def _load(

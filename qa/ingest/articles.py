@@ -7,7 +7,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from qa.errors import ArticleError
@@ -48,15 +48,21 @@ def article_id_for(file: Path, root: Path) -> str:
     return slugify(str(relative.with_suffix("")).replace("/", "-"))
 
 
+def file_type(name: str) -> str:
+    """The lower-case suffix of a supported article file name; ArticleError for any other."""
+    suffix = PurePath(name).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ArticleError(f"unsupported type {suffix or '(none)'}; use {', '.join(SUFFIXES)}")
+    return suffix
+
+
 def read_path(file: Path, root: Path, max_bytes: int) -> Iterator[Article | Failure]:
     """Parses one file into Articles, or Failures that say what is wrong with it."""
     where = str(file)
     try:
         if not file.exists():
             raise ArticleError("no such file")
-        suffix = file.suffix.lower()
-        if suffix not in SUFFIXES:
-            raise ArticleError(f"unsupported type {suffix or '(none)'}; use {', '.join(SUFFIXES)}")
+        suffix = file_type(file.name)
         size = file.stat().st_size
         if size > max_bytes:
             raise ArticleError(

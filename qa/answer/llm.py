@@ -11,17 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from qa.answering import (
-    MARKER,
-    MAX_ANSWER_WORDS,
-    Draft,
-    ExtractiveAnswerer,
-    abstain,
-    cite,
-    unmarked,
-)
+from qa.answer.base import Draft
+from qa.answer.citations import MARKER, cite, unmarked
+from qa.answer.decisions import MAX_ANSWER_WORDS, abstain
+from qa.answer.extractive import ExtractiveAnswerer
+from qa.answer.features import TermWeight
 from qa.errors import QAError
-from qa.features import TermWeight
 from qa.settings import Settings
 from qa.types import ScoredChunk
 

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Literal
 
 import bm25s
 import numpy as np
 
-from qa.embedding import Embedder
-from qa.store import ChromaStore, StoredChunk
+from qa.index.embedding import Embedder
+from qa.index.store import ChromaStore, StoredChunk
+from qa.text import tokenize
 from qa.types import ArticleInfo, Filters, ScoredChunk
 
 log = logging.getLogger(__name__)
@@ -35,38 +34,6 @@ MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
 # against 0.78). Both chosen on a SQuAD sample (--seed 1) other than the one reported (--seed 0).
 RRF_K = 5
 WEIGHTS = {"dense_rank": 1.0, "lexical_rank": 1.5}
-
-
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's default token pattern
-
-
-def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """Lowercased, stemmed, stopword-free terms, the same for chunks and questions.
-
-    What bm25s.tokenize does with its defaults, without its per-call progress-bar machinery,
-    which dominated the answerer's many short calls.
-    """
-    stop, stem = _stopword_set(), _stemmer().stemWords  # type: ignore[attr-defined]
-    return [stem([t for t in _TOKEN.findall(text.lower()) if t not in stop]) for text in texts]
-
-
-@cache
-def _stopword_set() -> frozenset[str]:
-    """NLTK's English stopwords (the copy llama-index ships) and bm25s's own list."""
-    from bm25s.stopwords import STOPWORDS_EN
-
-    from qa.chunking import nltk_data
-
-    words = set(STOPWORDS_EN)
-    words.update(nltk_data("corpora/stopwords/english").read_text().split())
-    return frozenset(words)
-
-
-@cache
-def _stemmer() -> object:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
 
 
 class LexicalIndex:
@@ -156,6 +123,10 @@ class Retriever:
     @property
     def snapshot(self) -> Snapshot:
         return self._snapshot
+
+    def idf(self, term: str) -> float:
+        """How informative a stemmed term is across the indexed chunks, as of the snapshot."""
+        return self._snapshot.lexical.idf(term)
 
     def mark_stale(self) -> None:
         """Called after this process writes, so the next search refreshes first."""

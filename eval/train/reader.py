@@ -1,6 +1,6 @@
-"""Fine-tunes the sentence reader (qa/reader.py) on SQuAD paragraphs.
+"""Fine-tunes a sentence reader (qa/answer/readers.py) on SQuAD paragraphs.
 
-    python -m eval.train_reader [--squad PATH] [--layers 6] [--epochs 1]
+    python -m eval.train.reader [--squad PATH] [--layers 6] [--epochs 1] [--context]
 
 Each question of the "reader" paragraphs (eval.sets.squad_training_split: never the reported
 sample's paragraphs, never the answerer's) gives a group: the sentence holding the answer, and
@@ -8,49 +8,9 @@ as negatives other sentences of its paragraph, sentences of other paragraphs of 
 Wikipedia article (same topic), and the sentences elsewhere that share the most words with the
 question. The loss is pointwise (scores must mean something alone) plus listwise (the answer
 first in its group). A twelfth of the paragraphs are kept for validation. Writes
-qa/reader/reader.safetensors and reader.json. About 17 minutes on two cores.
-
-Tried and not the default: `--swap-share 0.5 --titles`, where half the questions also come back
-with their most specific word that the answer holds swapped for another word of the article,
-paired with the answer as a negative (a question about what an article touches but does not
-say), and the reader reads "title: sentence". It turned down some news near misses the default
-answers, but ranked SQuAD sentences worse (0.835 against 0.843 top-1 on the answerer's
-paragraphs) and did no better on the seed set. Nor did `--swap-share 0.5` alone, trained on
-four fifths of the paragraphs not in the test sample (`squad_training_split(reader_share=0.8)`)
-with the answerer retrained on the last fifth: there its answers held the gold span as often as
-the default's (0.837 against 0.839 before abstaining) and it declined more swapped near misses
-(0.67 against 0.51, both answerers learning from them at share 0.5), but it scored
-paraphrased answers low too, and turned down the seed set's "who denied awareness of the
-airstrikes?" (the article says "not aware").
-
-The second shipped reader, qa/reader_context/, is `--context --max-length 128 --out
-qa/reader_context`: it reads the sentence before too ("It was built in 1850" after "The tower
-..."). Validation top-1 0.868 (0.873 without). Alone in place of the first it lifted SQuAD
-answers of `--sample 500 --seed 0` to 0.780 (0.758) but the seed set fell to 0.825 (0.889): it
-answered four more of its near misses. The answerer reads with it only when the first reader
-leaves it unsure (eval/train_answerer.py). A three-layer one (`--layers 3`, validation top-1
-0.836), to make reading with both cheaper, did worse on every measure when both read every
-question: SQuAD 0.740, seeds 0.794.
-
-Nor did `--epochs 2` (~27 min): validation top-1 the same 0.873, lexical misses beaten 0.880
-against 0.859. With the answerer retrained on it, the trainer's held-out checks all improved
-(cascade accuracy 0.833 against 0.825, off-index declined 0.879 against 0.853, swapped 0.485
-against 0.438, answerable answered with the answer 0.809 against 0.810) and SQuAD answers rose
-to 0.760 (0.806 never abstaining; EM 0.492), but its calibrated thresholds rose (0.39 and 0.35
-against 0.28 and 0.30) and the seed set fell to 0.857: it declined "who denied awareness of the
-airstrikes?" (confidence 0.33) and "who were many of the victims in Atme?", and answered the
-same news near misses as before.
-
-Nor did a joint reader (tried 2026-11-29, its code not kept): this reader with a span head too
-(start and end logits a word piece, the sentence logit pooled from a third channel), trained
-in one pass on the same groups, each candidate labelled with its answer's word pieces or the
-null answer, max length 128, ~27 min. Its margin "best span against no span" came free with the
-sentence logit, to weigh in the judges. Validation top-1 0.864 (0.873), lexical misses beaten
-0.891 (0.859), but its spans were weaker than the span reader's (EM 0.486, F1 0.662 in held-out
-answer sentences; span given in 0.770 of them). With the answerer retrained on it (its logits
-and span margins in both judges' second stage and confidence): cascade accuracy 0.820 against
-0.825 at 0.793 answerable answered; seed set 0.841 (it declined "who denied awareness of the
-airstrikes?" again).
+qa/answer/weights/reader/ (reader.safetensors and reader.json); about 17 minutes on two cores.
+`--context --max-length 128 --out qa/answer/weights/reader_context` makes the second shipped
+reader, which also reads the sentence before. What was tried: docs/experiments.md.
 """
 
 from __future__ import annotations
@@ -59,26 +19,31 @@ import argparse
 import json
 import random
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from eval.sets import squad_training_split, swap_term
-from eval.train_answerer import DEFAULT_SQUAD
-from qa.articles import slugify
-from qa.chunking import sentence_spans
-from qa.reader import CONFIG, FROZEN, READER_DIR, WEIGHTS, ReaderConfig, build, pooled_logits
+from eval.train.common import DEFAULT_SQUAD, fine_tune, save_weights
+from qa.answer.readers import (
+    CONFIG,
+    READER_DIR,
+    WEIGHTS,
+    ReaderConfig,
+    build,
+    pooled_logits,
+)
+from qa.ingest.articles import slugify
+from qa.text import sentence_spans
 
 SEED = 5
-# One question's candidates: (question, [(sentence, its article's title, the sentence before
-# it in its paragraph or None)], [labels]).
-Candidate = tuple[str, str, str | None]
+# One question's candidates: (question, [(sentence, the sentence before it in its paragraph
+# or None)], [labels]).
+Candidate = tuple[str, str | None]
 Group = tuple[str, list[Candidate], list[float]]
 
 
 def groups(
-    path: Path, negatives: int = 4, near_misses: int = 2, lexical: int = 2, swap_share: float = 0.0
+    path: Path, negatives: int = 4, near_misses: int = 2, lexical: int = 2
 ) -> tuple[list[Group], list[dict]]:  # type: ignore[type-arg]
     """Training groups, and validation groups with their near misses counted apart.
 
@@ -89,7 +54,7 @@ def groups(
     import bm25s
     import numpy as np
 
-    from qa.retrieval import tokenize
+    from qa.text import tokenize
 
     split = squad_training_split(path)
     rng, swap_rng = random.Random(SEED), random.Random(SEED + 1)
@@ -102,7 +67,7 @@ def groups(
                 spans = sentence_spans(text)
                 title = doc["title"].replace("_", " ")
                 texts = [text[s:e] for s, e in spans]
-                cands = [(t, title, texts[k - 1] if k else None) for k, t in enumerate(texts)]
+                cands = [(t, texts[k - 1] if k else None) for k, t in enumerate(texts)]
                 paragraphs.append((title, para, cands, spans))
     owner = [n for n, p in enumerate(paragraphs) for _ in p[2]]
     every = [s for p in paragraphs for s in p[2]]
@@ -150,11 +115,6 @@ def groups(
             misses = near + lexical_misses(question, n, lexical)
             labels = [1.0] * int(sum(gold)) + [0.0] * (len(picked) - int(sum(gold)) + len(misses))
             train.append((question, picked + misses, labels))
-            answer = [c for c, g in zip(sentences, gold, strict=True) if g]
-            if swap_share > 0 and rng.random() < swap_share:
-                swapped = swap_term(question, answer[0][0], [c[0] for c in same_topic], rng)
-                if swapped:
-                    train.append((swapped, answer, [0.0] * len(answer)))
     rng.shuffle(train)
     return train, valid
 
@@ -206,66 +166,14 @@ def evaluate(tokenizer, encoder, head, config: ReaderConfig, valid: list[dict]) 
     }
 
 
-def fine_tune(  # type: ignore[no-untyped-def]
-    encoder,
-    head,
-    data: list,  # type: ignore[type-arg]
-    *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    loss_of: Callable[[list], Any],  # type: ignore[type-arg]
-    check: Callable[[], dict],  # type: ignore[type-arg]
-) -> tuple[list[dict], int]:  # type: ignore[type-arg]
-    """The loop every reader trains with: word pieces frozen, AdamW with a linear warm-up over
-    the first twentieth of the steps and a linear decay after, gradients clipped to norm 1,
-    progress every 100 steps, and `check()` (validation figures) before training and after each
-    epoch. `loss_of(rows)` is the loss of one batch of `data`. Returns (history, seconds)."""
-    import torch
-
-    encoder.embeddings.word_embeddings.weight.requires_grad_(False)
-    params = [p for p in encoder.parameters() if p.requires_grad] + list(head.parameters())
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    steps = epochs * ((len(data) + batch_size - 1) // batch_size)
-    warmup = max(1, steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
-    )
-    history = [{"epoch": 0, **check()}]
-    print(f"before training: {history[0]}", file=sys.stderr)
-    started, step = time.perf_counter(), 0
-    encoder.train()
-    for epoch in range(1, epochs + 1):
-        random.Random(seed + epoch).shuffle(data)
-        for i in range(0, len(data), batch_size):
-            loss = loss_of(data[i : i + batch_size])
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
-            step += 1
-            if step % 100 == 0:
-                elapsed = time.perf_counter() - started
-                print(
-                    f"  step {step}/{steps}  loss {loss.item():.3f}  {elapsed:.0f} s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-        history.append({"epoch": epoch, **check()})
-        print(f"after epoch {epoch}: {history[-1]}", file=sys.stderr)
-    return history, round(time.perf_counter() - started)
-
-
 def train(  # type: ignore[type-arg]
-    path: Path, config: ReaderConfig, epochs: int, batch_size: int, lr: float, swap_share: float
+    path: Path, config: ReaderConfig, epochs: int, batch_size: int, lr: float
 ) -> dict:
     import torch
 
     torch.manual_seed(SEED)
     tokenizer, encoder, head = build(config)
-    data, valid = groups(path, swap_share=swap_share)
+    data, valid = groups(path)
     n_pairs = sum(len(g[1]) for g in data)
     print(
         f"{len(data)} questions, {n_pairs} pairs, {len(valid)} validation questions",
@@ -314,28 +222,12 @@ def train(  # type: ignore[type-arg]
     }
 
 
-def save_weights(encoder: Any, head: Any, folder: Path) -> None:
-    """What fine-tuning changed (all but the frozen word pieces), as qa/reader.py loads it."""
-    import torch
-    from safetensors.torch import save_file
-
-    state = {
-        k: v.detach().to(torch.float16).contiguous()
-        for k, v in encoder.state_dict().items()
-        if k != FROZEN
-    }
-    state |= {f"head.{k}": v.detach().float().contiguous() for k, v in head.state_dict().items()}
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(folder / WEIGHTS))
-
-
 def save(result: dict, config: ReaderConfig, folder: Path, args: argparse.Namespace) -> None:  # type: ignore[type-arg]
     save_weights(result["encoder"], result["head"], folder)
     meta = {
         "base": config.base,
         "layers": config.layers,
         "max_length": config.max_length,
-        "titles": config.titles,
         "context": config.context,
         "trained_on": {
             "data": "SQuAD v1.1 dev, the 'reader' paragraphs of eval.sets.squad_training_split "
@@ -344,7 +236,6 @@ def save(result: dict, config: ReaderConfig, folder: Path, args: argparse.Namesp
             "epochs": args.epochs,
             "lr": args.lr,
             "batch_size": args.batch_size,
-            "swap_share": args.swap_share,
             "seconds": result["seconds"],
             "validation": result["history"],
             "command": args.command,
@@ -362,18 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layers", type=int, default=6)
     parser.add_argument("--max-length", type=int, default=96)
     parser.add_argument(
-        "--titles", action="store_true", help="Read 'title: sentence', not the sentence alone."
-    )
-    parser.add_argument(
         "--context",
         action="store_true",
         help="Also read the sentence before, after a [SEP] (anaphora: 'It was built in...').",
-    )
-    parser.add_argument(
-        "--swap-share",
-        type=float,
-        default=0.0,
-        help="Share of questions that also come back with a word swapped, as near misses.",
     )
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=4, help="Questions a step.")
@@ -381,10 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=READER_DIR)
     args = parser.parse_args(argv)
     given = sys.argv[1:] if argv is None else argv
-    args.command = " ".join(["python -m eval.train_reader", *given])
+    args.command = " ".join(["python -m eval.train.reader", *given])
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    config = ReaderConfig(args.base, args.layers, args.max_length, args.titles, args.context)
-    result = train(args.squad, config, args.epochs, args.batch_size, args.lr, args.swap_share)
+    config = ReaderConfig(args.base, args.layers, args.max_length, args.context)
+    result = train(args.squad, config, args.epochs, args.batch_size, args.lr)
     save(result, config, args.out, args)
     print(json.dumps(result["history"]))
     print(f"wrote {args.out / WEIGHTS}")

@@ -1,21 +1,19 @@
-"""Fine-tunes the span reader (qa/reader.py SpanReader): which words of a sentence answer.
+"""Fine-tunes the span reader (qa/answer/readers.py): which words of a sentence answer.
 
-    python -m eval.train_spans [--squad PATH] [--epochs 2]
+    python -m eval.train.spans [--squad PATH] [--epochs 2]
 
-Each question of the "reader" paragraphs (the sentence readers' own, eval.sets.squad_training_split:
-never the reported sample's paragraphs, never the answerer's) gives two examples: the sentence
-holding its answer, labelled with the answer's first and last word pieces, and another sentence
-of its paragraph that does not hold it, labelled with the null answer at [CLS] ("nothing here
-answers"), so the reader can also say that the sentence it is given gives no short answer.
+Each question of the "reader" paragraphs (the sentence readers' own,
+eval.sets.squad_training_split: never the reported sample's paragraphs, never the answerer's)
+gives two examples: the sentence holding its answer, labelled with the answer's first and last
+word pieces, and another sentence of its paragraph that does not hold it, labelled with the
+null answer at [CLS] ("nothing here answers"), so the reader can also say that the sentence it
+is given gives no short answer.
 A twelfth of the paragraphs are kept for validation: SQuAD exact match and F1 of the best span
 of each answer sentence (against every annotator's answer), how often that span beats the null
 answer, and how often the null answer wins in the sentences that do not answer. Writes
-qa/span_reader/reader.safetensors and reader.json; about 7 minutes on two cores.
+qa/answer/weights/span_reader/reader.safetensors and reader.json; about 7 minutes on two cores.
 
-Shipped (qa/span_reader/reader.json): EM 0.651, F1 0.776, a span given in 0.869 of the answer
-sentences and none in 0.897 of the others. On the same sentences the pattern matching it
-replaced (qa/spans.py best_span) scored EM 0.243, F1 0.296 and gave a span in 0.46 of the
-sentences that do not answer.
+What it scored against the pattern matching it replaced: docs/experiments.md.
 """
 
 from __future__ import annotations
@@ -30,11 +28,8 @@ from typing import Any
 
 from eval.metrics import exact_match, f1
 from eval.sets import squad_training_split
-from eval.train_answerer import DEFAULT_SQUAD
-from eval.train_reader import fine_tune, save_weights
-from qa.articles import slugify
-from qa.chunking import sentence_spans
-from qa.reader import (
+from eval.train.common import DEFAULT_SQUAD, fine_tune, save_weights
+from qa.answer.readers import (
     CONFIG,
     SPAN_READER_DIR,
     WEIGHTS,
@@ -44,6 +39,8 @@ from qa.reader import (
     span_logits,
     word_bounds,
 )
+from qa.ingest.articles import slugify
+from qa.text import sentence_spans
 
 SEED = 7
 
@@ -229,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             "batch_size": args.batch_size,
             "seconds": result["seconds"],
             "validation": result["history"],
-            "command": " ".join(["python -m eval.train_spans", *given]),
+            "command": " ".join(["python -m eval.train.spans", *given]),
         },
     }
     (args.out / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")

@@ -1,0 +1,77 @@
+"""The extractive answerer's decisions, shared with its trainer (eval/train/answerer.py): which
+sentences the readers read, how a judge turns opinions into probabilities and a confidence,
+which sentences an answer quotes, and how long it may be."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from qa.answer.base import NOT_COVERED, Draft
+from qa.answer.citations import cite
+from qa.answer.features import Features, Sentence, confidence_features, final_row
+from qa.answer.model import Judge, Linear
+
+MAX_ANSWER_WORDS = 60
+# The readers read the first ranker's best few sentences; reading more than four found no
+# more answers (docs/experiments.md).
+READ_TOP = 4
+UNREAD = 1e-3  # a sentence the readers did not read ranks after every one they read
+
+
+def to_read(first: Sequence[float], k: int = READ_TOP) -> list[int]:
+    """The sentences the readers read: the first ranker's best k."""
+    return sorted(range(len(first)), key=lambda i: -first[i])[:k]
+
+
+def final_probabilities(
+    final: Linear, first: Sequence[float], reader: dict[int, float]
+) -> list[float]:
+    """Every sentence's probability: the judge's second stage for those the reader read (its
+    logits in `reader`), the first ranker's, far below, for the rest."""
+    return [
+        final(final_row(p, reader[i])) if i in reader else p * UNREAD for i, p in enumerate(first)
+    ]
+
+
+def judge_sentences(
+    judge: Judge,
+    rows: Sequence[Features],
+    first: Sequence[float],
+    read: Sequence[int],
+    logits: Sequence[float],
+    span_of: Callable[[int], float],
+) -> tuple[list[float], float]:
+    """Every sentence's probability and the confidence in the best (span_of: a sentence's span
+    margin, features.span_margin)."""
+    reader = dict(zip(read, logits, strict=True))
+    probs = final_probabilities(judge.final, first, reader)
+    best = max(range(len(probs)), key=lambda i: probs[i])
+    return probs, judge.confidence(confidence_features(rows, probs, best, reader, span_of(best)))
+
+
+def pick(probs: Sequence[float], words: Sequence[int], second_ratio: float) -> list[int]:
+    """The sentences an answer quotes (indices, best first): the best, and the next of the two
+    after it whose probability is second_ratio of the best's, if both fit MAX_ANSWER_WORDS."""
+    order = sorted(range(len(probs)), key=lambda i: -probs[i])
+    picked = order[:1]
+    for i in order[1:3]:
+        if (
+            probs[i] >= second_ratio * probs[order[0]]
+            and words[order[0]] + words[i] <= MAX_ANSWER_WORDS
+        ):
+            picked.append(i)
+            break
+    return picked
+
+
+def clip(text: str) -> str:
+    """At most MAX_ANSWER_WORDS words, with an ellipsis when cut."""
+    words = text.split()
+    return " ".join(words[:MAX_ANSWER_WORDS]) + (" …" if len(words) > MAX_ANSWER_WORDS else "")
+
+
+def abstain(closest: Sequence[Sentence], confidence: float) -> Draft:
+    """The answer that says the articles do not answer, citing the closest passages."""
+    citations = cite(list(closest))
+    text = NOT_COVERED + (" The closest passages are cited." if citations else "")
+    return Draft(text, None, False, confidence, citations)

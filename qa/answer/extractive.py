@@ -1,0 +1,153 @@
+"""The extractive answerer: picks the sentences that answer, from the passages alone."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from qa.answer.base import Draft, Reader, SpanFinder
+from qa.answer.citations import cite, unmarked
+from qa.answer.decisions import abstain, clip, judge_sentences, pick, to_read
+from qa.answer.features import (
+    Question,
+    Sentence,
+    TermWeight,
+    previous_sentences,
+    sentence_features,
+    sentences_of,
+    span_margin,
+)
+from qa.answer.model import AnswerModel, Judge, load_model
+from qa.types import ScoredChunk
+
+if TYPE_CHECKING:
+    from qa.answer.readers import Found
+
+
+class ExtractiveAnswerer:
+    """Picks the sentences that answer, from the passages alone; never writes new claims.
+
+    Sentences are ranked in stages: a logistic model over lexical, type and retrieval features
+    (features.py) orders them all, the first reader (readers.py, a cross-encoder) reads the
+    best few, and a judge (two more logistic models, model.py) weighs both opinions and says how
+    sure the answer is, hearing also the span reader's margin in the sentence it would answer
+    with and whether that sentence's article names what the question names. When the
+    confidence falls in the model's band, every reader reads the same sentences and a second
+    judge, learned on the mean of their logits, decides. The span reader's words are the short
+    answer. The parts come in through the constructor; by default the shipped ones.
+    """
+
+    def __init__(
+        self,
+        threshold: float | None = None,
+        model: AnswerModel | None = None,
+        readers: Sequence[Reader] | None = None,
+        spans: SpanFinder | None = None,
+    ) -> None:
+        self.model = model or load_model()
+        if readers is None:
+            from qa.answer.readers import load_readers
+
+            readers = load_readers()
+        if not readers:
+            raise ValueError("the extractive answerer needs at least one reader")
+        self.readers = tuple(readers)
+        if spans is None:
+            from qa.answer.readers import load_span_reader
+
+            spans = load_span_reader()
+        self.spans = spans
+        if threshold is not None and not 0 <= threshold <= 1:
+            raise ValueError(f"threshold must be within [0, 1], got {threshold}")
+        self.threshold = threshold  # None: each judge's calibrated threshold
+
+    def rank(self, question: str, passages: Sequence[ScoredChunk], weight: TermWeight) -> Ranking:
+        """The passages' sentences, best first, with their probabilities and the confidence."""
+        q = Question.parse(question, weight)
+        sentences = sentences_of(passages)
+        quick = self.model.quick
+        if not sentences or not q.weights:
+            zeros, nothing = [0.0] * len(sentences), [None] * len(sentences)
+            return Ranking(q, sentences, zeros, 0.0, self._bar(quick), quick, nothing)
+        rows = sentence_features(q, sentences)
+        first = [self.model.ranker(row) for row in rows]
+        read = to_read(first)
+        before = previous_sentences(sentences)
+        args = (question, [sentences[i].text for i in read], [before[i] for i in read])
+        found: dict[int, Found | None] = {}
+
+        def span_of(i: int) -> float:
+            """The span margin of sentence i, read once an ask."""
+            if i not in found:
+                found[i] = self.spans.find(question, [sentences[i].text])[0]
+            span = found[i]
+            return span_margin(span.margin if span else None)
+
+        logits = self.readers[0].logits(*args)
+        judge = quick
+        probs, confidence = judge_sentences(quick, rows, first, read, logits, span_of)
+        careful, (low, high) = self.model.careful, self.model.band
+        if careful is not None and len(self.readers) > 1 and low <= confidence < high:
+            each = [logits] + [r.logits(*args) for r in self.readers[1:]]
+            mean = [sum(z) / len(z) for z in zip(*each, strict=True)]
+            judge = careful
+            probs, confidence = judge_sentences(careful, rows, first, read, mean, span_of)
+        order = sorted(range(len(sentences)), key=lambda i: -probs[i])
+        return Ranking(
+            q,
+            [sentences[i] for i in order],
+            [probs[i] for i in order],
+            confidence,
+            self._bar(judge),
+            judge,
+            [found.get(i) for i in order],
+        )
+
+    def _bar(self, judge: Judge) -> float:
+        return judge.threshold if self.threshold is None else self.threshold
+
+    def answer(self, question: str, passages: Sequence[ScoredChunk], weight: TermWeight) -> Draft:
+        ranked = self.rank(question, passages, weight)
+        sentences, probs = ranked.sentences, ranked.probs
+        if not sentences or not ranked.question.weights or ranked.confidence < ranked.threshold:
+            return abstain(sentences[:2], ranked.confidence)
+        words = [len(s.text.split()) for s in sentences]
+        chosen = pick(probs, words, ranked.judge.second_ratio)
+        picked = [sentences[i] for i in chosen]
+        citations = cite(picked)
+        text = " ".join(
+            f"{clip(unmarked(s.text))} [{c.n}]" for s, c in zip(picked, citations, strict=True)
+        )
+        short = self.short_answer(picked, ranked.question, [ranked.spans[i] for i in chosen])
+        return Draft(text, short, True, ranked.confidence, citations)
+
+    def short_answer(
+        self,
+        sentences: Sequence[Sentence],
+        q: Question,
+        found: Sequence[Found | None] | None = None,
+    ) -> str | None:
+        """The span that answers, from the first of the sentences in which the span reader
+        finds one (`found`: its spans of them where it has read them already); None when it
+        finds none (the sentence answers, but no short span does)."""
+        for k, s in enumerate(sentences):  # one at a time: the first nearly always has it
+            span = found[k] if found is not None and k < len(found) else None
+            if span is None:
+                span = self.spans.find(q.text, [s.text])[0]
+            if span is not None and span.margin > 0 and span.text:
+                return span.text
+        return None
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """What the extractive answerer makes of the passages, before it decides what to say."""
+
+    question: Question
+    sentences: list[Sentence]  # best first
+    probs: list[float]
+    confidence: float
+    threshold: float  # abstain below it
+    judge: Judge  # the judge that decided
+    spans: Sequence[Found | None]  # the span reader's best span of each sentence, where it read one

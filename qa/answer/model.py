@@ -1,0 +1,106 @@
+"""The extractive answerer's logistic models and their file, qa/answer/weights/answer_model.json.
+
+Each model names the features it was trained on and reads them from a row by name; loading a
+file whose names are not exactly the features this code computes is a clear error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from qa.answer.features import CONFIDENCE_FEATURES, FINAL_FEATURES, SENTENCE_FEATURES
+from qa.errors import ModelMismatch
+
+MODEL_FILE = Path(__file__).with_name("weights") / "answer_model.json"
+
+
+@dataclass(frozen=True)
+class Linear:
+    """A logistic model over named features: sigmoid(coef · row[features] + intercept)."""
+
+    features: tuple[str, ...]
+    coef: tuple[float, ...]
+    intercept: float
+
+    def __post_init__(self) -> None:
+        if len(self.features) != len(self.coef):
+            raise ValueError(f"{len(self.features)} features but {len(self.coef)} coefficients")
+
+    def __call__(self, row: Mapping[str, float]) -> float:
+        z = self.intercept + sum(
+            c * row[name] for name, c in zip(self.features, self.coef, strict=True)
+        )
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": list(self.features),
+            "coef": [round(c, 5) for c in self.coef],
+            "intercept": round(self.intercept, 5),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], expected: Sequence[str], where: str) -> Linear:
+        names = tuple(data["features"])
+        if set(names) != set(expected) or len(names) != len(expected):
+            missing, unknown = set(expected) - set(names), set(names) - set(expected)
+            raise ModelMismatch(
+                f"{where} was trained on other features (missing {sorted(missing)}, unknown "
+                f"{sorted(unknown)}); run python -m eval.train.answerer"
+            )
+        return cls(names, tuple(float(c) for c in data["coef"]), float(data["intercept"]))
+
+
+@dataclass(frozen=True)
+class Judge:
+    """Weighs the first ranker against the readers' logits, and says how sure the answer is."""
+
+    final: Linear  # second stage, over FINAL_FEATURES of the sentences the reader read
+    confidence: Linear  # over CONFIDENCE_FEATURES of the chosen sentence
+    threshold: float
+    second_ratio: float  # a second sentence joins when its probability is this share of the best
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    """The first ranker, and two judges: `quick` over the first reader's logits, `careful` over
+    the mean of every reader's. A quick confidence within `band` is read again, carefully."""
+
+    ranker: Linear  # first stage, over SENTENCE_FEATURES
+    quick: Judge
+    careful: Judge | None
+    band: tuple[float, float]  # [low, high)
+
+    @property
+    def threshold(self) -> float:
+        return self.quick.threshold
+
+
+@cache
+def load_model(path: Path = MODEL_FILE) -> AnswerModel:
+    """The shipped model; refuses a file whose features do not match this code."""
+    data = json.loads(path.read_text())
+    if "quick" not in data:
+        raise ModelMismatch(f"{path} predates the two judges; run python -m eval.train.answerer")
+
+    def judge(d: Mapping[str, Any], name: str) -> Judge:
+        return Judge(
+            Linear.from_dict(d["final"], FINAL_FEATURES, f"{path} ({name} final)"),
+            Linear.from_dict(d["confidence"], CONFIDENCE_FEATURES, f"{path} ({name} confidence)"),
+            float(d["threshold"]),
+            float(d["second_ratio"]),
+        )
+
+    low, high = data.get("band", (1.0, 1.0))
+    return AnswerModel(
+        ranker=Linear.from_dict(data["ranker"], SENTENCE_FEATURES, f"{path} (ranker)"),
+        quick=judge(data["quick"], "quick"),
+        careful=judge(data["careful"], "careful") if data.get("careful") else None,
+        band=(float(low), float(high)),
+    )
