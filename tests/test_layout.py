@@ -38,3 +38,12 @@ def test_no_import_cycles(graph: grimp.ImportGraph) -> None:
             if back is not None:
                 cycles.append(" -> ".join((module, *back)))
     assert cycles == []
+
+
+def test_benchmarks_and_trainers_find_the_repository_and_the_public_data() -> None:
+    from eval.bench import common, ingest
+    from eval.train.common import DEFAULT_SQUAD
+
+    assert common.ROOT == ROOT
+    assert common.BBC == ingest.DEFAULT_DATA == ROOT.parent / "shared" / "data" / "bbc-news"
+    assert DEFAULT_SQUAD.parent == ROOT.parent / "shared" / "data"

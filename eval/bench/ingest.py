@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbc-news"
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "bbc-news"
 
 
 def _files(data: Path, limit: int | None) -> list[Path]:
