@@ -61,6 +61,8 @@ CONFIDENCE_FEATURES = (
     "name_missing",
 )
 FINAL_FEATURES = ("ranker", "reader")
+# The confidence features that describe the chosen sentence itself, copied from its row.
+_FROM_SENTENCE = tuple(name for name in CONFIDENCE_FEATURES if name in SENTENCE_FEATURES)
 # The confidence's "span": how far the span reader's best short answer in the chosen sentence
 # beats its null answer ("no words here answer"), clipped to +-SPAN_CLIP. One sentence read,
 # the one the short answer comes from anyway.
@@ -283,24 +285,10 @@ def confidence_features(
     f = rows[best]
     others = [z for i, z in reader.items() if i != best]
     own = reader.get(best, -10.0)
-    kept = (
-        "coverage",
-        "context",
-        "missing",
-        "missing_here",
-        "typed",
-        "type_missing",
-        "dense",
-        "lexical",
-        "typed_near",
-        "content_missing",
-        "absent",
-        "name_missing",
-    )
     return {
         "best": probs[best],
         "margin": probs[best] - second,
-        **{name: f[name] for name in kept},
+        **{name: f[name] for name in _FROM_SENTENCE},
         "reader": own,
         "reader_margin": own - max(others, default=-10.0),
         "span": span,
