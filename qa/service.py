@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +22,30 @@ from qa.settings import Settings
 from qa.types import Answer, Article, ArticleInfo, Failure, Filters, IngestReport, ScoredChunk, Turn
 
 log = logging.getLogger(__name__)
+
+
+class _FairLock:
+    """A lock handed over in arrival order: a long upload that takes it batch after batch cannot
+    starve a writer that came meanwhile (a plain Lock is usually taken back by the releaser)."""
+
+    def __init__(self) -> None:
+        self._turns = threading.Condition()
+        self._queue: deque[object] = deque()
+        self._held = False
+
+    def __enter__(self) -> None:
+        me = object()
+        with self._turns:
+            self._queue.append(me)
+            while self._held or self._queue[0] is not me:
+                self._turns.wait()
+            self._queue.popleft()
+            self._held = True
+
+    def __exit__(self, *exc: object) -> None:
+        with self._turns:
+            self._held = False
+            self._turns.notify_all()
 
 
 class Service:
@@ -56,7 +81,7 @@ class Service:
             batch_articles=settings.ingest_batch_articles,
         )
         self._answerer = answerer
-        self._write_lock = threading.Lock()
+        self._write_lock = _FairLock()
         self._texts: dict[tuple[str, str], str] = {}
 
     @property

@@ -284,3 +284,26 @@ def test_closing_a_service_releases_its_files_and_threads(
             service.search("chess", top_k=1)
     assert _open_files() - files <= 2
     assert threading.active_count() - threads <= 1
+
+
+def test_the_write_lock_goes_to_the_writer_that_waited() -> None:
+    """A long upload takes the write lock batch after batch; a writer that came meanwhile gets
+    it at the next release, not after the whole upload (a plain Lock goes back to the releaser)."""
+    from qa.service import _FairLock
+
+    lock, order = _FairLock(), []
+    lock.__enter__()  # the upload holds it
+
+    def other_writer() -> None:
+        with lock:
+            order.append("other")
+
+    waiting = threading.Thread(target=other_writer)
+    waiting.start()
+    while not lock._queue:  # until the other writer waits
+        threading.Event().wait(0.001)
+    lock.__exit__()
+    with lock:  # the upload's next batch
+        order.append("upload")
+    waiting.join()
+    assert order == ["other", "upload"]

@@ -133,15 +133,10 @@ async def add_article(
     else:
         raise InvalidRequest("send application/json (an article) or multipart/form-data (a file)")
     if len(items) > settings.max_upload_articles:
-        return JSONResponse(
-            {
-                "error": {
-                    "type": "payload_too_large",
-                    "message": f"the upload holds {len(items)} articles; the limit is "
-                    f"{settings.max_upload_articles} (QA_MAX_UPLOAD_ARTICLES): split it",
-                }
-            },
+        raise HTTPException(
             413,
+            f"the upload holds {len(items)} articles; the limit is "
+            f"{settings.max_upload_articles} (QA_MAX_UPLOAD_ARTICLES): split it",
         )
     articles = [i for i in items if isinstance(i, Article)]
     failures = [i for i in items if isinstance(i, Failure)]
@@ -177,15 +172,10 @@ def get_job(job_id: str, jobs: JobsDep) -> Any:
     """The progress of an upload running as a job, and its report once done."""
     job = jobs.get(job_id)
     if job is None:
-        return JSONResponse(
-            {
-                "error": {
-                    "type": "not_found",
-                    "message": f"no upload job {job_id!r} (finished jobs are kept for a while, "
-                    "and only by the server process that ran them)",
-                }
-            },
+        raise HTTPException(
             404,
+            f"no upload job {job_id!r} (finished jobs are kept for a while, and only by the "
+            "server process that ran them)",
         )
     return job.to_dict()
 
