@@ -282,8 +282,10 @@ def test_closing_a_service_releases_its_files_and_threads(
         with Service(settings, embedder=embedder) as service:
             service.add_articles([_article("extra", "Extra", "Extra words on chess.")])
             service.search("chess", top_k=1)
-    assert _open_files() - files <= 2
-    assert threading.active_count() - threads <= 1
+    # Before, each service left about 19 files and several threads open (+76 files for these
+    # four); a little slack absorbs what earlier tests' background threads still hold or drop.
+    assert _open_files() - files <= 8, _open_files() - files
+    assert threading.active_count() - threads <= 4, threading.active_count() - threads
 
 
 def test_the_write_lock_goes_to_the_writer_that_waited() -> None:
