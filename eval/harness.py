@@ -205,6 +205,13 @@ def summarize(results: list[Result]) -> dict[str, Any]:
         "quote_mismatches": sum(r.quote_mismatches for r in results),
         "exact_match": _mean([r.em for r in answerable if r.em is not None]),
         "f1": _mean([r.f1 for r in answerable if r.f1 is not None]),
+        # Calibration: among the answers given, how far the confidence is from the share right.
+        "ece": _round(
+            metrics.expected_calibration_error(
+                [r.confidence for r in results if r.answered],
+                [r.correct for r in results if r.answered],
+            )
+        ),
         "latency_p50_ms": round(metrics.percentile(latencies, 50), 1),
         "latency_p95_ms": round(metrics.percentile(latencies, 95), 1),
     }
@@ -216,6 +223,10 @@ def summarize(results: list[Result]) -> dict[str, Any]:
     if support:
         out["support_recall@10"] = share(support)
     return out
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def _mean(values: list[float]) -> float | None:

@@ -117,5 +117,35 @@ def best_threshold(
     return best[0], best[1], curve
 
 
+def reliability(
+    confidences: Sequence[float], right: Sequence[bool], bins: int = 10
+) -> list[tuple[float, float, int]]:
+    """(mean confidence, share right, count) of each non-empty confidence bin of width 1/bins
+    (a confidence of 1 falls in the last)."""
+    grouped: dict[int, list[tuple[float, bool]]] = {}
+    for c, ok in zip(confidences, right, strict=True):
+        grouped.setdefault(min(int(c * bins), bins - 1), []).append((c, ok))
+    return [
+        (
+            sum(c for c, _ in grouped[b]) / len(grouped[b]),
+            sum(ok for _, ok in grouped[b]) / len(grouped[b]),
+            len(grouped[b]),
+        )
+        for b in sorted(grouped)
+    ]
+
+
+def expected_calibration_error(
+    confidences: Sequence[float], right: Sequence[bool], bins: int = 10
+) -> float | None:
+    """How far the confidence is from the share right, on average: the count-weighted mean of
+    |share right - mean confidence| over the bins of `reliability`. None without answers."""
+    points = reliability(confidences, right, bins)
+    total = sum(n for _, _, n in points)
+    if not total:
+        return None
+    return sum(n * abs(acc - conf) for conf, acc, n in points) / total
+
+
 def _mean(values: Sequence[float]) -> float:
     return float(sum(values) / len(values)) if values else 0.0

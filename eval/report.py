@@ -12,7 +12,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from eval.harness import Result, Run
+from eval.harness import Run
+from eval.metrics import reliability
 
 ROWS = [
     ("questions", "questions"),
@@ -29,6 +30,7 @@ ROWS = [
     ("support_recall@10", "both supports in top 10"),
     ("exact_match", "short answer EM"),
     ("f1", "short answer F1"),
+    ("ece", "calibration error (ECE)"),
     ("latency_p50_ms", "latency p50 ms"),
     ("latency_p95_ms", "latency p95 ms"),
 ]
@@ -99,7 +101,7 @@ def write_html(path: Path, runs: list[Run], calibration: dict[str, Any] | None =
     figures = [
         ("Latency of each answer", _latency_plot(runs)),
         ("Accuracy by kind of question", _kind_plot(runs)),
-        ("Confidence against correctness", _reliability_plot(runs)),
+        ("Reliability: confidence against the share right", _reliability_plot(runs)),
     ]
     if calibration:
         figures.append(("Accuracy by abstention threshold", _threshold_plot(calibration)))
@@ -179,31 +181,21 @@ def _kind_plot(runs: list[Run]) -> str:
     return _png(fig)
 
 
-def reliability(results: list[Result], bins: int = 10) -> list[tuple[float, float, int]]:
-    """(mean confidence, share right had it answered, count) per confidence bin."""
-    out = []
-    for b in range(bins):
-        lo, hi = b / bins, (b + 1) / bins
-        inside = [
-            r for r in results if lo <= r.confidence < hi or (b == bins - 1 and r.confidence == 1)
-        ]
-        if inside:
-            conf = sum(r.confidence for r in inside) / len(inside)
-            right = sum(r.would_be_right for r in inside) / len(inside)
-            out.append((conf, right, len(inside)))
-    return out
-
-
 def _reliability_plot(runs: list[Run]) -> str:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for run in runs:
-        points = reliability(run.results)
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=run.name)
+        given = [r for r in run.results if r.answered]
+        points = reliability([r.confidence for r in given], [r.correct for r in given])
+        ece = run.summary.get("ece")
+        label = run.name + (f" (ECE {ece:.3f})" if ece is not None else "")
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
     ax.plot([0, 1], [0, 1], color="#999", linestyle="--", linewidth=1)
-    ax.set_xlabel("confidence")
-    ax.set_ylabel("share right (had it answered)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence of the answers given")
+    ax.set_ylabel("share right")
     ax.legend(fontsize=7)
     return _png(fig)
 

@@ -76,6 +76,19 @@ def test_best_threshold_by_hand() -> None:
     assert dict(curve)[0.0] == 0.25
 
 
+def test_calibration_error_by_hand() -> None:
+    # Bin [0.9, 1]: confidences 0.9 and 1.0 (mean 0.95), one of two right: |0.5 - 0.95| = 0.45.
+    # Bin [0.2, 0.3): 0.25, wrong: |0 - 0.25| = 0.25. Weighted: (2 * 0.45 + 0.25) / 3.
+    conf, right = [0.9, 1.0, 0.25], [True, False, False]
+    assert metrics.reliability(conf, right) == [
+        (pytest.approx(0.25), 0.0, 1),
+        (pytest.approx(0.95), 0.5, 2),
+    ]
+    assert metrics.expected_calibration_error(conf, right) == pytest.approx((0.9 + 0.25) / 3)
+    assert metrics.expected_calibration_error([0.75] * 4, [True, True, True, False]) == 0.0
+    assert metrics.expected_calibration_error([], []) is None
+
+
 def _result(**kw) -> Result:  # type: ignore[no-untyped-def]
     base = dict(
         id="q",
@@ -126,6 +139,7 @@ def test_summary_and_gates() -> None:
     assert summary["hit@1"] == 0.5 and summary["hit@10"] == 1.0
     assert summary["exact_match"] == 0.5 and summary["f1"] == 0.75
     assert summary["accuracy_by_kind"] == {"answerable": 0.5, "unanswerable": 1.0}
+    assert summary["ece"] == pytest.approx(0.1)  # one answer given, at 0.9, and right
     run = Run("demo", results)
     assert gate_failures([run], {"min_accuracy": 0.6}) == []
     assert gate_failures([run], {"min_accuracy": 0.7}) == ["demo: accuracy 0.6667 < 0.7"]
