@@ -1,18 +1,88 @@
-"""What the trainers share: the SQuAD file they learn from, the fine-tuning loop every reader
-trains with, and how a reader's weights are saved for qa/answer/readers.py to load."""
+"""What the trainers share: the SQuAD paragraphs they may learn from (SQuAD train, never a
+paragraph of SQuAD dev), the fine-tuning loop every reader trains with, and how a reader's
+weights are saved for qa/answer/readers.py to load."""
 
 from __future__ import annotations
 
+import json
+import logging
 import random
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qa.answer.readers import FROZEN, WEIGHTS
+from qa.ingest.articles import slugify
 
-DEFAULT_SQUAD = Path(__file__).resolve().parents[3] / "shared" / "data" / "squad-v1.1-dev.json"
+log = logging.getLogger(__name__)
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DEFAULT_SQUAD = DATA / "squad-v1.1-train.json"
+# The evaluation set: no paragraph of it may reach a trainer (paragraphs() refuses them).
+DEV_SQUAD = DATA / "squad-v1.1-dev.json"
+# The answerer learns from the paragraphs of this many Wikipedia articles (2,520 paragraphs of
+# SQuAD train, about the size of the SQuAD dev index it is measured on), at most a third of a
+# file's articles; the reader from the rest.
+ANSWERER_TITLES = 60
+SPLIT_SEED = 23
+
+
+class DevLeak(ValueError):
+    """A trainer was given a paragraph of the evaluation set."""
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """One SQuAD paragraph a trainer may learn from."""
+
+    id: str  # its article id, as eval.sets.load_squad names it
+    title: str
+    text: str
+    qas: tuple[dict, ...]  # type: ignore[type-arg]
+    part: str  # "reader" or "answerer": which trainer learns from it
+
+
+def paragraphs(path: Path, dev: Path | None = DEV_SQUAD) -> list[Paragraph]:
+    """Every paragraph of a SQuAD file, each given to one trainer by its Wikipedia article:
+    ANSWERER_TITLES articles (at most a third) to the answerer (eval.train.answerer), the rest
+    to the readers (eval.train.reader, eval.train.spans), so the answerer sees the reader's
+    scores as they are on unseen text.
+
+    Raises DevLeak if any paragraph (or article title) is also in `dev`, the evaluation set:
+    every trainer reads its data through here.
+    """
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if dev is not None and dev.exists():
+        held = json.loads(dev.read_text(encoding="utf-8"))["data"]
+        texts = {" ".join(p["context"].split()) for d in held for p in d["paragraphs"]}
+        dev_titles = {d["title"] for d in held}
+        for doc in data["data"]:
+            leaked = doc["title"] in dev_titles or any(
+                " ".join(p["context"].split()) in texts for p in doc["paragraphs"]
+            )
+            if leaked:
+                raise DevLeak(
+                    f"{path} holds {doc['title']!r} of the evaluation set {dev}: "
+                    "train on SQuAD train"
+                )
+    elif dev is not None:
+        log.warning("%s not found: cannot check that no evaluation paragraph is trained on", dev)
+    titles = sorted({doc["title"] for doc in data["data"]})
+    random.Random(SPLIT_SEED).shuffle(titles)
+    answerer = set(titles[: min(ANSWERER_TITLES, len(titles) // 3)])
+    return [
+        Paragraph(
+            id=f"{slugify(doc['title'])}-{i}",
+            title=doc["title"].replace("_", " "),
+            text=para["context"],
+            qas=tuple(para["qas"]),
+            part="answerer" if doc["title"] in answerer else "reader",
+        )
+        for doc in data["data"]
+        for i, para in enumerate(doc["paragraphs"])
+    ]
 
 
 def fine_tune(  # type: ignore[no-untyped-def]
@@ -26,11 +96,18 @@ def fine_tune(  # type: ignore[no-untyped-def]
     seed: int,
     loss_of: Callable[[list], Any],  # type: ignore[type-arg]
     check: Callable[[], dict],  # type: ignore[type-arg]
+    checkpoint: Path | None = None,
+    checkpoint_every: int = 250,
+    check_before: bool = True,
 ) -> tuple[list[dict], int]:  # type: ignore[type-arg]
     """The loop every reader trains with: word pieces frozen, AdamW with a linear warm-up over
     the first twentieth of the steps and a linear decay after, gradients clipped to norm 1,
-    progress every 100 steps, and `check()` (validation figures) before training and after each
-    epoch. `loss_of(rows)` is the loss of one batch of `data`. Returns (history, seconds)."""
+    progress every 100 steps, and `check()` (validation figures) before training (unless
+    check_before is False) and after each epoch. `loss_of(rows)` is the loss of one batch of
+    `data`. With `checkpoint`, the whole state (weights, optimizer, schedule, step) is saved
+    there every `checkpoint_every` steps, and a run given an existing checkpoint resumes from it:
+    the data order is fixed by the seed, so it goes on with the batch after the saved step.
+    Returns (history, seconds of this run)."""
     import torch
 
     encoder.embeddings.word_embeddings.weight.requires_grad_(False)
@@ -41,20 +118,37 @@ def fine_tune(  # type: ignore[no-untyped-def]
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
     )
-    history = [{"epoch": 0, **check()}]
-    print(f"before training: {history[0]}", file=sys.stderr)
+    history: list[dict] = []  # type: ignore[type-arg]
+    done = 0
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        if state["steps"] != steps:
+            raise ValueError(f"{checkpoint} is of a run of {state['steps']} steps, not {steps}")
+        encoder.load_state_dict(state["encoder"])
+        head.load_state_dict(state["head"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        if "rng" in state:
+            torch.set_rng_state(state["rng"])  # dropout goes on as it would have
+        done, history = state["step"], state["history"]
+        print(f"resuming {checkpoint} at step {done}/{steps}", file=sys.stderr)
+    elif check_before:
+        history = [{"epoch": 0, **check()}]
+        print(f"before training: {history[0]}", file=sys.stderr)
     started, step = time.perf_counter(), 0
     encoder.train()
     for epoch in range(1, epochs + 1):
         random.Random(seed + epoch).shuffle(data)
         for i in range(0, len(data), batch_size):
+            step += 1
+            if step <= done:
+                continue
             loss = loss_of(data[i : i + batch_size])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             schedule.step()
             optimizer.zero_grad()
-            step += 1
             if step % 100 == 0:
                 elapsed = time.perf_counter() - started
                 print(
@@ -62,9 +156,41 @@ def fine_tune(  # type: ignore[no-untyped-def]
                     file=sys.stderr,
                     flush=True,
                 )
-        history.append({"epoch": epoch, **check()})
-        print(f"after epoch {epoch}: {history[-1]}", file=sys.stderr)
+            if checkpoint is not None and step % checkpoint_every == 0:
+                _save_checkpoint(
+                    checkpoint, encoder, head, optimizer, schedule, step, steps, history
+                )
+        if step > done:
+            history.append({"epoch": epoch, **check()})
+            print(f"after epoch {epoch}: {history[-1]}", file=sys.stderr)
+            if checkpoint is not None:
+                _save_checkpoint(
+                    checkpoint, encoder, head, optimizer, schedule, step, steps, history
+                )
     return history, round(time.perf_counter() - started)
+
+
+def _save_checkpoint(  # type: ignore[no-untyped-def]
+    path: Path, encoder, head, optimizer, schedule, step: int, steps: int, history: list
+) -> None:
+    """The run's whole state (with torch's random state, so dropout resumes as it would have
+    gone on), written to a temporary file first so a kill leaves the last checkpoint whole."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "encoder": encoder.state_dict(),
+        "head": head.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "step": step,
+        "steps": steps,
+        "history": history,
+        "rng": torch.get_rng_state(),
+    }
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    partial.replace(path)
 
 
 def save_weights(encoder: Any, head: Any, folder: Path) -> None:

@@ -1,0 +1,76 @@
+"""The training loop's checkpoints: a killed run resumes exactly where its checkpoint left off."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from eval.train.common import fine_tune
+from qa.answer.readers import ReaderConfig, build, joint_logits
+
+BASE = "sentence-transformers/all-MiniLM-L6-v2"
+TEXTS = [f"The gauge at Pelham read {i} metres on Monday." for i in range(12)]
+
+
+class Killed(Exception):
+    """Stands in for the process being killed mid-run."""
+
+
+def _run(  # type: ignore[no-untyped-def]
+    checkpoint: Path | None = None, die_at: int | None = None, texts: list[str] = TEXTS
+):
+    """Two epochs of three texts a step over a one-layer reader: the head's weights after,
+    and the validation history."""
+    import torch
+
+    torch.manual_seed(0)
+    tokenizer, encoder, head = build(ReaderConfig(BASE, layers=1, max_length=32))
+    calls = itertools.count(1)
+
+    def loss_of(rows: list[str]):  # type: ignore[no-untyped-def]
+        if next(calls) == die_at:
+            raise Killed
+        batch = tokenizer(rows, padding=True, return_tensors="pt")
+        logits, starts, ends = joint_logits(encoder, head, batch)
+        return (logits - 1).pow(2).mean() + (starts - ends).pow(2).mean()
+
+    history, _ = fine_tune(
+        encoder,
+        head,
+        list(texts),
+        epochs=2,
+        batch_size=3,
+        lr=1e-3,
+        seed=1,
+        loss_of=loss_of,
+        check=lambda: {"checked": True},
+        checkpoint=checkpoint,
+        checkpoint_every=2,
+        check_before=False,
+    )
+    return head.weight.detach().clone(), history
+
+
+def test_a_killed_run_resumes_where_its_checkpoint_left_off(tmp_path: Path) -> None:
+    import torch
+
+    whole, whole_history = _run()
+    checkpoint = tmp_path / "run.ckpt"
+    with pytest.raises(Killed):
+        _run(checkpoint, die_at=6)  # steps 1-5 ran; the last checkpoint is step 4's
+    assert checkpoint.exists() and not checkpoint.with_name("run.ckpt.partial").exists()
+    resumed, history = _run(checkpoint)
+    assert torch.allclose(whole, resumed, atol=1e-6)
+    assert (
+        history == whole_history == [{"epoch": 1, "checked": True}, {"epoch": 2, "checked": True}]
+    )
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "run.ckpt"
+    with pytest.raises(Killed):
+        _run(checkpoint, die_at=4)
+    with pytest.raises(ValueError, match="of a run of 8 steps, not 4"):
+        _run(checkpoint, texts=TEXTS[:6])
