@@ -103,12 +103,26 @@ def eval_command(
     runs: list[Run] = []
     calibration = None
     try:
-        for qset in qsets:
-            with _target(settings, qset, corpus, url, api_key, calibrate, console) as target:
-                for m in modes:
-                    name = f"{qset.name} [{m}]" if len(modes) > 1 else qset.name
-                    with _progress(len(qset.questions), f"asking {name}") as tick:
-                        runs.append(run_set(qset, target, m, name, tick))
+        with ExitStack() as shared:
+            # Sets asked of the --corpus index share one build of it; a set that brings its
+            # own articles (SQuAD, HotpotQA) gets its own index, closed after it.
+            corpus_target: Target | None = None
+            for qset in qsets:
+                with ExitStack() as own:
+                    if corpus and not qset.articles and not url:
+                        if corpus_target is None:
+                            corpus_target = shared.enter_context(
+                                _target(settings, qset, corpus, url, api_key, calibrate, console)
+                            )
+                        target = corpus_target
+                    else:
+                        target = own.enter_context(
+                            _target(settings, qset, corpus, url, api_key, calibrate, console)
+                        )
+                    for m in modes:
+                        name = f"{qset.name} [{m}]" if len(modes) > 1 else qset.name
+                        with _progress(len(qset.questions), f"asking {name}") as tick:
+                            runs.append(run_set(qset, target, m, name, tick))
     except QAError as exc:
         raise click.ClickException(str(exc)) from exc
     if calibrate:

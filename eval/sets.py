@@ -167,26 +167,6 @@ def _first_line(path: Path) -> dict[str, Any]:
     raise SetError(f"{path}: no questions")
 
 
-def squad_training_split(path: Path, reader_share: float = 0.6, seed: int = 23) -> dict[str, str]:
-    """Which SQuAD paragraphs the learned parts may see: article id -> "test", "reader" or
-    "answerer".
-
-    "test" are the paragraphs of the reported sample (`--sample 500 --seed 0`): no trainer
-    sees them. The rest are split so that the sentence reader (eval.train.reader) and the
-    answerer's ranker and confidence (eval.train.answerer), which takes the reader's scores as
-    a feature, learn from different paragraphs, and the second sees the first as it will be
-    on unseen text.
-    """
-    test = {a for q in load_squad(path, sample=500, seed=0).questions for a in q.gold_articles}
-    rest = sorted(a.id for a in load_squad(path).articles if a.id not in test)
-    random.Random(seed).shuffle(rest)
-    cut = round(len(rest) * reader_share)
-    split = {a: "test" for a in test}
-    split.update({a: "reader" for a in rest[:cut]})
-    split.update({a: "answerer" for a in rest[cut:]})
-    return split
-
-
 def swap_term(question: str, answer: str, elsewhere: list[str], rng: random.Random) -> str | None:
     """The question with its most specific word that the answer holds replaced by a word of the
     same kind found elsewhere in the article but not in the answer: the same topic, the same

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 import pytest
 
@@ -11,6 +10,7 @@ from eval.metrics import f1
 from qa.answer.base import Reader, SpanFinder
 from qa.answer.candidates import best_span, question_kind
 from qa.answer.citations import verify_citations
+from qa.answer.decisions import READ_TOP
 from qa.answer.extractive import ExtractiveAnswerer
 from qa.answer.features import (
     CONFIDENCE_FEATURES,
@@ -23,7 +23,7 @@ from qa.answer.features import (
     sentences_of,
 )
 from qa.answer.model import load_model
-from qa.answer.readers import Found, load_readers, load_span_reader
+from qa.answer.readers import Found, load_reader, load_span_reader
 from qa.chat import standalone_question
 from qa.errors import CitationError, IndexEmpty, InvalidRequest
 from qa.service import Service
@@ -78,45 +78,18 @@ def test_confidence_is_higher_for_answerable_questions(indexed: Service) -> None
     assert good > bad
 
 
-@pytest.mark.parametrize(
-    ("band", "read_again"), [((1.0, 1.0), False), ((0.0, 1.01), True), (None, None)]
-)
-def test_the_second_reader_reads_only_when_the_first_leaves_the_answerer_unsure(
-    indexed: Service, band: tuple[float, float] | None, read_again: bool | None
-) -> None:
-    """The shipped band, or one that never or always reads again: the second reader reads
-    exactly when the quick confidence falls in it, and then the careful judge decides."""
-    model = load_model()
-    assert model.careful is not None
-    if band is not None:
-        model = replace(model, band=band)
-    first, second = (Counting(r) for r in load_readers())
-    answerer = ExtractiveAnswerer(model=model, readers=[first, second])
-    alone = ExtractiveAnswerer(model=replace(model, careful=None), readers=[first.reader])
-    passages = indexed.search("Who denied awareness of the airstrikes?")
-    weight = indexed.term_weight
-    quick = alone.rank("Who denied awareness of the airstrikes?", passages, weight).confidence
-    ranked = answerer.rank("Who denied awareness of the airstrikes?", passages, weight)
-    if read_again is None:  # the shipped band
-        read_again = model.band[0] <= quick < model.band[1]
-    assert (first.calls, second.calls) == (1, int(read_again))
-    assert ranked.judge is (model.careful if read_again else model.quick)
-    assert ranked.threshold == ranked.judge.threshold
-    if not read_again:
-        assert ranked.confidence == quick
-
-
 class Counting:
-    """Passes a real reader through, counting the questions it reads."""
+    """Passes the real reader through, counting the calls and the sentences it reads."""
 
     def __init__(self, reader: Reader) -> None:
-        self.reader, self.calls = reader, 0
+        self.reader, self.calls, self.sentences = reader, 0, 0
 
-    def logits(
+    def read(
         self, question: str, sentences: Sequence[str], previous: Sequence[str | None] | None = None
-    ) -> list[float]:
+    ) -> tuple[list[float], Sequence[Found | None]]:
         self.calls += 1
-        return self.reader.logits(question, sentences, previous)
+        self.sentences += len(sentences)
+        return self.reader.read(question, sentences, previous)
 
 
 class CountingSpans:
@@ -130,30 +103,29 @@ class CountingSpans:
         return self.spans.find(question, sentences)
 
 
-def test_the_span_reader_reads_the_answering_sentence_once(indexed: Service) -> None:
-    """Its margin in the sentence the answerer would answer with weighs in the confidence, and
-    its words there are the short answer: one read serves both."""
-    spans = CountingSpans(load_span_reader())
-    model = replace(load_model(), band=(1.0, 1.0))  # the quick judge alone: one best sentence
-    answerer = ExtractiveAnswerer(model=model, spans=spans)
+def test_one_read_ranks_and_weighs_and_one_more_finds_the_short_answer(
+    indexed: Service,
+) -> None:
+    """The reader reads the ranker's best few sentences once: their logits rank them and its
+    span margin in the chosen one weighs in the confidence; the span reader then reads the
+    sentence the answer quotes, once, for the short answer."""
+    reader, spans = Counting(load_reader()), CountingSpans(load_span_reader())
+    answerer = ExtractiveAnswerer(reader=reader, spans=spans)
     question = "Which province is Incirlik Air Base in?"
-    passages = indexed.search(question)
-    draft = answerer.answer(question, passages, indexed.term_weight)
+    draft = answerer.answer(question, indexed.search(question), indexed.term_weight)
     assert draft.answered and draft.short_answer == "Adana", draft
-    assert spans.read == 1
+    assert (reader.calls, reader.sentences, spans.read) == (1, READ_TOP, 1)
 
 
 def test_confidence_rises_with_the_span_margin() -> None:
     """Of two otherwise equal answers, the one whose sentence holds words that answer is the
-    surer (the shipped judges learned it from SQuAD, eval/train/answerer.py)."""
-    model = load_model()
-    for judge in (model.quick, model.careful):
-        assert judge is not None
-        low, high = (
-            judge.confidence({f: margin if f == "span" else 0.5 for f in CONFIDENCE_FEATURES})
-            for margin in (-SPAN_CLIP, SPAN_CLIP)
-        )
-        assert high > low + 0.1, (low, high)
+    surer (the shipped judge learned it from SQuAD, eval/train/answerer.py)."""
+    judge = load_model().judge
+    low, high = (
+        judge.confidence({f: margin if f == "span" else 0.5 for f in CONFIDENCE_FEATURES})
+        for margin in (-SPAN_CLIP, SPAN_CLIP)
+    )
+    assert high > low + 0.1, (low, high)
 
 
 def test_names_the_question_asks_about() -> None:
@@ -188,25 +160,21 @@ def test_a_name_the_article_never_mentions_is_missing(indexed: Service) -> None:
 
 
 def test_confidence_falls_when_the_article_lacks_a_name_asked_about() -> None:
-    """The shipped judges learned from SQuAD that a question naming what the answer's article
+    """The shipped judge learned from SQuAD that a question naming what the answer's article
     never names is rarely answered there (eval/train/answerer.py)."""
-    model = load_model()
-    for judge in (model.quick, model.careful):
-        assert judge is not None
-        named, unnamed = (
-            judge.confidence({f: flag if f == "name_missing" else 0.5 for f in CONFIDENCE_FEATURES})
-            for flag in (0.0, 1.0)
-        )
-        assert named > unnamed + 0.1, (named, unnamed)
+    judge = load_model().judge
+    named, unnamed = (
+        judge.confidence({f: flag if f == "name_missing" else 0.5 for f in CONFIDENCE_FEATURES})
+        for flag in (0.0, 1.0)
+    )
+    assert named > unnamed + 0.1, (named, unnamed)
 
 
 def test_rows_carry_exactly_the_named_features(indexed: Service) -> None:
     """What the model file must name is what the code computes, row by row."""
     question = "Who denied awareness of the airstrikes?"
     sentences = sentences_of(indexed.search(question))
-    rows = sentence_features(
-        Question.parse(question, indexed.term_weight), sentences
-    )
+    rows = sentence_features(Question.parse(question, indexed.term_weight), sentences)
     assert rows and all(tuple(row) == SENTENCE_FEATURES for row in rows)
     probs = [1.0 / (i + 2) for i in range(len(rows))]
     confidence = confidence_features(rows, probs, 0, {0: 1.5, 1: -0.5}, 2.0)

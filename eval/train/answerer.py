@@ -1,28 +1,25 @@
-"""Learns the extractive answerer's sentence ranker, judges and band from SQuAD paragraphs.
+"""Learns the extractive answerer's sentence ranker and judge from SQuAD train.
 
-    python -m eval.train.answerer [--squad PATH] [--questions 4000] [--rows FILE]
+    python -m eval.train.answerer [--squad PATH] [--questions 5000] [--rows FILE]
 
-Only questions of the "answerer" paragraphs of eval.sets.squad_training_split are used: never
-those of the evaluation sample's paragraphs (`qa eval SQUAD --sample 500 --seed 0`), never those
-the readers were fine-tuned on (so their scores look here as they will on unseen text). A
-quarter of the paragraphs are kept out of the index so their questions teach what a near miss
-looks like (the article is there, the answer is not), and an eighth of the Wikipedia articles
-are left out whole, for questions on topics not indexed. Answerable questions with one specific
-word swapped for another word of their article (eval.sets.swap_term) are collected too, to
-report how many such near misses the model declines. Half of the questions train the two
-ranking stages, the other half the confidence and the threshold.
+Only questions of the "answerer" paragraphs of eval.train.common.paragraphs are used (SQuAD
+train, never a paragraph of SQuAD dev, never one the reader was fine-tuned on, so its scores
+look here as they will on unseen text). Those paragraphs are indexed as articles, about as many
+as SQuAD dev's, and near misses are made from them, so abstention learns what people actually
+ask: a quarter of the paragraphs are kept out of the index, so their questions are asked where
+the article's other paragraphs are (the topic is there, the fact is not); an eighth of the
+Wikipedia articles are left out whole (topics not indexed); and answerable questions have their
+most specific word that the answer sentence holds swapped for another word of their article
+(eval.sets.swap_term: everything still matches the answer sentence, the fact asked about is not
+there). Half of the questions train the two ranking stages, the other half the confidence and
+its threshold (the most accurate one that declines at most MAX_FALSE_ABSTENTION of the
+answerable questions); half of the swapped questions join the confidence's rows, the other half
+only check it.
 
-There are two judges: `quick` over the first reader's logits, `careful` over the mean of both
-readers'. The answerer reads with the second reader only when the quick confidence falls in a
-band, chosen by the one-standard-error rule: of the bands that read again at most
-READ_AGAIN_AT_MOST of the questions, those whose accuracy is within one (paired) standard error
-of the best band's are tied, and the one reading again least wins.
-
-Every decision the answerer makes at run time (which sentences are read, the judges'
+Every decision the answerer makes at run time (which sentences are read, the judge's
 probabilities, which sentences an answer quotes) comes from qa/answer/decisions.py, and every
 feature from qa/answer/features.py by name. Writes qa/answer/weights/answer_model.json; run
-eval.train.reader and eval.train.spans first when a reader changes. What was tried:
-docs/experiments.md.
+eval.train.reader first when the reader changes. What was tried: docs/experiments.md.
 """
 
 from __future__ import annotations
@@ -39,8 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from eval.metrics import best_threshold, contains_any
-from eval.sets import load_squad, squad_training_split, swap_term
-from eval.train.common import DEFAULT_SQUAD
+from eval.sets import EvalQuestion, swap_term
+from eval.train.common import DEFAULT_SQUAD, paragraphs
 from qa.answer.decisions import final_probabilities, pick, to_read
 from qa.answer.features import (
     CONFIDENCE_FEATURES,
@@ -56,43 +53,55 @@ from qa.answer.features import (
     span_margin,
 )
 from qa.answer.model import MODEL_FILE, Linear
-from qa.answer.readers import load_readers, load_span_reader
+from qa.answer.readers import READER_DIR, load_reader
 from qa.text import sentence_spans
+from qa.types import Article
 
 HOLDOUT_SEED = 11
+HOLDOUT = 0.25  # the share of paragraphs kept out of the index (their questions: near misses)
 SECOND_RATIOS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
-# The careful judge's band around the quick threshold is chosen from these steps below and above,
-# reading again at most this share of the questions: the median ask stays one reader's.
-BAND_STEPS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
-READ_AGAIN_AT_MOST = 0.35
+MAX_FALSE_ABSTENTION = 0.10  # the share of answerable questions the threshold may decline
 
 
-def collect(path: Path, n_questions: int) -> list[dict]:  # type: ignore[type-arg]
-    """Per question: its sentence features, which sentences hold the answer, answerable."""
+def questions_and_articles(
+    path: Path,
+) -> tuple[list[EvalQuestion], list[Article]]:
+    """The answerer's questions and the articles indexed for them (see the module docstring):
+    a question whose paragraph is not indexed is unanswerable."""
+    rng = random.Random(HOLDOUT_SEED)
+    mine = [p for p in paragraphs(path) if p.part == "answerer"]
+    titles = sorted({p.title for p in mine})
+    gone = set(random.Random(HOLDOUT_SEED).sample(titles, len(titles) // 8))
+    articles, questions = [], []
+    for p in mine:
+        indexed = rng.random() >= HOLDOUT and p.title not in gone
+        if indexed:
+            articles.append(Article(id=p.id, title=p.title, text=p.text.strip(), source="SQuAD"))
+        for qa in p.qas:
+            questions.append(
+                EvalQuestion(
+                    id=qa["id"],
+                    question=qa["question"].strip(),
+                    accept=list(dict.fromkeys(a["text"] for a in qa["answers"])),
+                    answerable=indexed,
+                    gold_articles=[p.id] if indexed else [],
+                )
+            )
+    return questions, articles
+
+
+def collect(path: Path, n_questions: int, reader_dir: Path = READER_DIR) -> list[dict]:  # type: ignore[type-arg]
+    """Per question: its sentence features, which sentences hold the answer, answerable, and
+    the reader's logit and span margin of every sentence of the passages retrieved."""
     from qa.service import Service
     from qa.settings import Settings
 
-    split = squad_training_split(path)
-    mine = {q.id for q in load_squad(path).questions if split[q.gold_articles[0]] == "answerer"}
-    qset = load_squad(path, holdout=0.25, seed=HOLDOUT_SEED)
-    # Also keep whole Wikipedia articles out: their questions are about topics the index does
-    # not cover at all, the other kind of question a reader must decline.
-    titles = sorted({a.title for a in qset.articles})
-    gone = set(random.Random(HOLDOUT_SEED).sample(titles, len(titles) // 8))
-    gone_ids = {a.id for a in qset.articles if a.title in gone}
-    qset.articles = [a for a in qset.articles if a.title not in gone]
-    for held in qset.questions:
-        if set(held.gold_articles) & gone_ids:
-            held.answerable, held.gold_articles = False, []
-    pool = [q for q in qset.questions if q.id in mine]
+    pool, articles = questions_and_articles(path)
     questions = random.Random(HOLDOUT_SEED).sample(pool, min(n_questions, len(pool)))
-    # Near misses of the closest kind: an answerable question with its most specific word that
-    # the answer sentence holds swapped for a word found elsewhere in the article. Everything
-    # else still matches the answer sentence; the fact asked about is not there.
-    texts = {a.id: a.text for a in qset.articles}
-    title_of = {a.id: a.title for a in qset.articles}
+    texts = {a.id: a.text for a in articles}
+    title_of = {a.id: a.title for a in articles}
     by_title: dict[str, list[str]] = {}
-    for a in qset.articles:
+    for a in articles:
         by_title.setdefault(a.title, []).append(a.id)
     swap_rng = random.Random(HOLDOUT_SEED + 1)
     swapped = []
@@ -113,10 +122,11 @@ def collect(path: Path, n_questions: int) -> list[dict]:  # type: ignore[type-ar
             Settings(data_dir=Path(tmp), _env_file=None)  # type: ignore[call-arg]
         ) as service,
     ):
-        for i in range(0, len(qset.articles), 256):
-            service.add_articles(qset.articles[i : i + 256])
+        print(f"indexing {len(articles)} paragraphs…", file=sys.stderr, flush=True)
+        for i in range(0, len(articles), 256):
+            service.add_articles(articles[i : i + 256])
         idf = service.term_weight
-        readers, spans = load_readers(), load_span_reader()
+        reader = load_reader(reader_dir)
         started = time.perf_counter()
         for n, (item, kind) in enumerate(asked, 1):
             passages = service.search(item.question, top_k=5)
@@ -124,28 +134,23 @@ def collect(path: Path, n_questions: int) -> list[dict]:  # type: ignore[type-ar
             q = Question.parse(item.question, idf)
             if not sentences or not q.weights:
                 continue
-            feats = sentence_features(q, sentences)
-            args = (item.question, [s.text for s in sentences], previous_sentences(sentences))
-            each = [r.logits(*args) for r in readers]
+            logits, spans = reader.read(
+                item.question, [s.text for s in sentences], previous_sentences(sentences)
+            )
             answerable = item.answerable and kind == "plain"
-            gold = [answerable and contains_any(s.text, item.accept) for s in sentences]
             rows.append(
                 {
-                    "features": feats,
+                    "features": sentence_features(q, sentences),
                     "id": item.id,
-                    "reader": each[0],
-                    "careful": [sum(z) / len(z) for z in zip(*each, strict=True)],
-                    "span": [
-                        span_margin(f.margin if f else None)
-                        for f in spans.find(item.question, args[1])
-                    ],
-                    "gold": gold,
+                    "reader": logits,
+                    "span": [span_margin(f.margin if f else None) for f in spans],
+                    "gold": [answerable and contains_any(s.text, item.accept) for s in sentences],
                     "answerable": answerable,
                     "kind": kind if answerable or kind == "swapped" else "unanswerable",
                     "words": [len(s.text.split()) for s in sentences],
                 }
             )
-            if n % 500 == 0:
+            if n % 250 == 0:
                 print(
                     f"  {n}/{len(asked)} questions ({time.perf_counter() - started:.0f} s)",
                     file=sys.stderr,
@@ -171,8 +176,7 @@ def _sentences(text: str) -> list[str]:
 
 @dataclass
 class _Judged:
-    """A judge fitted on one key of the rows (the first reader's logits, or all readers' mean),
-    with what it makes of every question it is checked on."""
+    """The judge fitted on the rows, with what it makes of every question it is checked on."""
 
     saved: dict  # type: ignore[type-arg]
     threshold: float
@@ -192,7 +196,6 @@ def _judge(
     conf_rows: list[dict],  # type: ignore[type-arg]
     judged: list[dict],  # type: ignore[type-arg]
     first: dict[int, list[float]],
-    key: str,
 ) -> _Judged:
     """The second stage from `learn` (the sentences the reader reads, as at run time), then the
     second-sentence rule, the confidence and its threshold from `conf_rows`."""
@@ -202,7 +205,7 @@ def _judge(
     for r in learn:
         p = first[id(r)]
         for i in to_read(p):
-            fx.append(_vector(final_row(p[i], r[key][i]), FINAL_FEATURES))
+            fx.append(_vector(final_row(p[i], r["reader"][i]), FINAL_FEATURES))
             fy.append(r["gold"][i])
     final = _linear(
         LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced").fit(
@@ -214,7 +217,7 @@ def _judge(
     def read(r: dict) -> tuple[list[float], dict[int, float]]:  # type: ignore[type-arg]
         """Final probabilities as the answerer computes them, and the reader's logits."""
         p = first[id(r)]
-        reader = {i: r[key][i] for i in to_read(p)}
+        reader = {i: r["reader"][i] for i in to_read(p)}
         return final_probabilities(final, p, reader), reader
 
     probs = {id(r): read(r) for r in judged}
@@ -240,9 +243,14 @@ def _judge(
     confidence = _linear(fitted, CONFIDENCE_FEATURES)
     conf = fitted.predict_proba(np.array([features(r) for r in judged]))[:, 1]
     by_row = {id(r): float(c) for r, c in zip(judged, conf, strict=True)}
-    threshold, accuracy, _ = best_threshold(
+    # The most accurate threshold that declines at most MAX_FALSE_ABSTENTION of the answerable
+    # questions: declining near misses must not cost more than that of the real answers.
+    _, _, curve = best_threshold(
         [by_row[id(r)] for r in conf_rows], cy, [r["answerable"] for r in conf_rows]
     )
+    answerable_conf = np.array([by_row[id(r)] for r in conf_rows if r["answerable"]])
+    allowed = [(t, acc) for t, acc in curve if np.mean(answerable_conf < t) <= MAX_FALSE_ABSTENTION]
+    threshold, accuracy = max(allowed, key=lambda p: (p[1], p[0]))
     saved = {
         "final": final.to_dict(),
         "confidence": confidence.to_dict(),
@@ -259,16 +267,19 @@ def _judge(
     )
 
 
-def fit(rows: list[dict]) -> dict:  # type: ignore[type-arg]
+def fit(rows: list[dict], questions: int) -> dict:  # type: ignore[type-arg]
     from sklearn.linear_model import LogisticRegression
 
     rng = random.Random(HOLDOUT_SEED)
     swapped = [r for r in rows if r.get("kind") == "swapped"]
     rows = [r for r in rows if r.get("kind") != "swapped"]
     rng.shuffle(rows)
+    rng.shuffle(swapped)
     half = len(rows) // 2
     rank_rows, conf_rows = rows[:half], rows[half:]
-    unseen_swapped = swapped  # only checked on: the confidence never learns from them
+    # Half the swapped near misses teach the confidence; the other half only check it.
+    taught, unseen_swapped = swapped[: len(swapped) // 2], swapped[len(swapped) // 2 :]
+    conf_rows = conf_rows + taught
 
     learn = [r for r in rank_rows if r["answerable"]]
     x = np.array([_vector(f, SENTENCE_FEATURES) for r in learn for f in r["features"]])
@@ -278,86 +289,58 @@ def fit(rows: list[dict]) -> dict:  # type: ignore[type-arg]
         SENTENCE_FEATURES,
     )
     first = {id(r): [ranker(f) for f in r["features"]] for r in rows + swapped}
-    answerable = [r for r in conf_rows if r["answerable"]]
-
     judged = conf_rows + unseen_swapped
-    quick = _judge(learn, conf_rows, judged, first, "reader")
-    careful = _judge(learn, conf_rows, judged, first, "careful") if "careful" in rows[0] else None
+    judge = _judge(learn, conf_rows, judged, first)
 
-    def cascade(r: dict, band: tuple[float, float]) -> tuple[bool, bool, bool]:  # type: ignore[type-arg]
-        """(answered, answered with the gold answer, read again) for one question."""
-        judge = quick
-        if careful is not None and band[0] <= quick.confidence(r) < band[1]:
-            judge = careful
-        answered = judge.confidence(r) >= judge.threshold
-        return answered, answered and judge.contained(r), judge is careful
-
-    # The band: the quick confidences read again, as wide as helps on these questions while at
-    # most READ_AGAIN_AT_MOST of them are (so the median ask stays one reader's).
-    def outcomes(band: tuple[float, float]) -> tuple[np.ndarray, float]:
-        """Per question whether the cascade gets it right, and the share read again."""
-        right, again = [], []
-        for r in conf_rows:
-            answered, good, read = cascade(r, band)
-            right.append(good if r["answerable"] else not answered)
-            again.append(read)
-        return np.array(right, dtype=float), float(np.mean(again))
-
-    bands = {(1.0, 1.0): outcomes((1.0, 1.0))}
-    if careful is not None:
-        t = quick.threshold
-        for below in BAND_STEPS:
-            for above in BAND_STEPS:
-                band = (round(max(0.0, t - below), 2), round(min(1.0, t + above), 2))
-                bands[band] = outcomes(band)
-    allowed = {b: v for b, v in bands.items() if v[1] <= READ_AGAIN_AT_MOST}
-    # The one-standard-error rule: of the bands whose accuracy is within one standard error of
-    # the best band's (paired, question by question), the one that reads again least. The
-    # accuracy curve is flat near its top, within noise; the cost of reading again is not.
-    best = max(allowed, key=lambda b: (allowed[b][0].mean(), -allowed[b][1]))
-
-    def tied(b: tuple[float, float]) -> bool:
-        diff = allowed[best][0] - allowed[b][0]
-        return bool(diff.mean() <= diff.std() / np.sqrt(len(diff)))
-
-    band = min(filter(tied, allowed), key=lambda b: (allowed[b][1], -allowed[b][0].mean()))
-
-    def accuracy(band: tuple[float, float]) -> float:
-        return float(outcomes(band)[0].mean())
+    def answered(r: dict) -> bool:  # type: ignore[type-arg]
+        return judge.confidence(r) >= judge.threshold
 
     def share(flags: list[bool]) -> float | None:
         return round(float(np.mean(flags)), 4) if flags else None
 
+    plain = [r for r in conf_rows if r.get("kind") != "swapped"]
+    answerable = [r for r in plain if r["answerable"]]
     checks = {
-        "answerable_answered_and_contained": share([cascade(r, band)[1] for r in answerable]),
+        "answerable_answered_and_contained": share(
+            [answered(r) and judge.contained(r) for r in answerable]
+        ),
+        "answerable_declined": share([not answered(r) for r in answerable]),
         "off_index_declined": share(
-            [not cascade(r, band)[0] for r in conf_rows if r.get("kind") == "unanswerable"]
+            [not answered(r) for r in plain if r.get("kind") == "unanswerable"]
         ),
-        "unseen_swapped_near_misses_declined": share(
-            [not cascade(r, band)[0] for r in unseen_swapped]
+        "unseen_swapped_near_misses_declined": share([not answered(r) for r in unseen_swapped]),
+        "accuracy": share(
+            [
+                answered(r) and judge.contained(r) if r["answerable"] else not answered(r)
+                for r in plain
+            ]
         ),
-        "read_again": round(bands[band][1], 4),
-        "quick_alone_accuracy": round(accuracy((1.0, 1.0)), 4),
-        "cascade_accuracy": round(accuracy(band), 4),
     }
-    if careful is not None:
-        always = (0.0, 1.01)
-        checks["careful_always_accuracy"] = round(accuracy(always), 4)
+    # How many sentences the reader should read: how often the answer sentence is among the
+    # first ranker's best k, and how often the reader's best of those k holds the answer.
+    for k in (2, 4, 6, 8):
+        tops = [to_read(first[id(r)], k) for r in answerable]
+        checks[f"gold_in_ranker_top{k}"] = share(
+            [any(r["gold"][i] for i in top) for r, top in zip(answerable, tops, strict=True)]
+        )
+        checks[f"reader_best_of_top{k}_holds_gold"] = share(
+            [
+                r["gold"][max(top, key=lambda i: r["reader"][i])]
+                for r, top in zip(answerable, tops, strict=True)
+            ]
+        )
     return {
         "ranker": ranker.to_dict(),
-        "quick": quick.saved,
-        "careful": careful.saved if careful else None,
-        "band": list(band),
+        "judge": judge.saved,
         "trained_on": {
-            "data": "SQuAD v1.1 dev, the 'answerer' paragraphs of eval.sets.squad_training_split "
-            "(none of the paragraphs of `--sample 500 --seed 0`, none the reader learned from)",
+            "data": "SQuAD v1.1 train, the 'answerer' paragraphs of eval.train.common.paragraphs",
             "questions": len(rows),
-            "holdout": 0.25,
+            "swapped": len(swapped),
+            "holdout": HOLDOUT,
             "seed": HOLDOUT_SEED,
-            "containment_by_second_ratio": quick.scores,
-            "careful_containment_by_second_ratio": careful.scores if careful else None,
+            "containment_by_second_ratio": judge.scores,
             "checks": checks,
-            "command": "python -m eval.train.answerer",
+            "command": f"python -m eval.train.answerer --questions {questions}",
         },
     }
 
@@ -365,8 +348,9 @@ def fit(rows: list[dict]) -> dict:  # type: ignore[type-arg]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
-    parser.add_argument("--questions", type=int, default=4000)
+    parser.add_argument("--questions", type=int, default=5000)
     parser.add_argument("--out", type=Path, default=MODEL_FILE)
+    parser.add_argument("--reader", type=Path, default=READER_DIR, help="The reader's folder.")
     parser.add_argument(
         "--rows", type=Path, help="Keep the collected features in this file and reuse them."
     )
@@ -375,17 +359,14 @@ def main(argv: list[str] | None = None) -> int:
         rows = json.loads(args.rows.read_text())
     else:
         print(f"collecting features for {args.questions} SQuAD questions…", file=sys.stderr)
-        rows = collect(args.squad, args.questions)
+        rows = collect(args.squad, args.questions, args.reader)
         if args.rows:
             args.rows.write_text(json.dumps(rows))
-    model = fit(rows)
+    model = fit(rows, args.questions)
     args.out.write_text(json.dumps(model, indent=2) + "\n")
     print(json.dumps(model["trained_on"], indent=2))
-    quick, careful = model["quick"], model["careful"]
-    print(f"quick: threshold {quick['threshold']}, second sentence at {quick['second_ratio']}")
-    if careful:
-        print(f"careful: threshold {careful['threshold']}, second at {careful['second_ratio']}")
-        print(f"read again with every reader when the quick confidence is in {model['band']}")
+    judge = model["judge"]
+    print(f"threshold {judge['threshold']}, second sentence at {judge['second_ratio']}")
     print(f"wrote {args.out}")
     return 0
 

@@ -1,16 +1,23 @@
-"""Fine-tunes a sentence reader (qa/answer/readers.py) on SQuAD paragraphs.
+"""Fine-tunes the reader (qa/answer/readers.py JointReader) on SQuAD train.
 
-    python -m eval.train.reader [--squad PATH] [--layers 6] [--epochs 1] [--context]
+    python -m eval.train.reader [--squad PATH] [--questions 20000] [--checkpoint FILE]
 
-Each question of the "reader" paragraphs (eval.sets.squad_training_split: never the reported
-sample's paragraphs, never the answerer's) gives a group: the sentence holding the answer, and
-as negatives other sentences of its paragraph, sentences of other paragraphs of the same
-Wikipedia article (same topic), and the sentences elsewhere that share the most words with the
-question. The loss is pointwise (scores must mean something alone) plus listwise (the answer
-first in its group). A twelfth of the paragraphs are kept for validation. Writes
-qa/answer/weights/reader/ (reader.safetensors and reader.json); about 17 minutes on two cores.
-`--context --max-length 128 --out qa/answer/weights/reader_context` makes the second shipped
-reader, which also reads the sentence before. What was tried: docs/experiments.md.
+The reader reads a question with one sentence and the sentence before it, and learns two things
+at once: whether the sentence answers (one logit a pair) and which of its words do (start and
+end logits a token, or the null answer at [CLS]). Each sampled question of the "reader"
+paragraphs (eval.train.common.paragraphs: SQuAD train, never a paragraph of SQuAD dev, never
+one the answerer learns from) gives a group of few, hard candidates: the sentence holding the
+answer; two other sentences of its paragraph; a sentence of another paragraph of the same
+Wikipedia article (same topic, another fact); and the sentence of another paragraph that shares
+the most words with the question by BM25 (same words, another fact). The sentence loss is
+pointwise (scores must mean something alone, so near misses score low) plus listwise (the
+answer first in its group); the span loss is SQuAD's start and end cross-entropy over the
+sentence's word pieces and [CLS], every candidate that does not hold the answer labelled null.
+
+A 25th of the paragraphs are kept for validation. `--checkpoint FILE` saves the run every 250
+steps and resumes from FILE when it exists; `--init FOLDER` starts from a shipped reader's
+weights instead of the base model. Writes qa/answer/weights/reader/ (reader.safetensors and
+reader.json). Commands, durations and figures: docs/training.md.
 """
 
 from __future__ import annotations
@@ -19,229 +26,299 @@ import argparse
 import json
 import random
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eval.sets import squad_training_split, swap_term
-from eval.train.common import DEFAULT_SQUAD, fine_tune, save_weights
+from eval.metrics import exact_match, f1
+from eval.sets import swap_term
+from eval.train.common import DEFAULT_SQUAD, fine_tune, paragraphs, save_weights
 from qa.answer.readers import (
     CONFIG,
     READER_DIR,
     WEIGHTS,
     ReaderConfig,
     build,
-    pooled_logits,
+    decode_span,
+    joint_logits,
+    sentence_tokens,
+    word_bounds,
 )
-from qa.ingest.articles import slugify
 from qa.text import sentence_spans
 
 SEED = 5
-# One question's candidates: (question, [(sentence, the sentence before it in its paragraph
-# or None)], [labels]).
-Candidate = tuple[str, str | None]
-Group = tuple[str, list[Candidate], list[float]]
+VALID_SHARE = 1 / 25
+VALID_QUESTIONS = 600  # validation questions checked after each epoch (a fixed sample)
 
 
-def groups(
-    path: Path, negatives: int = 4, near_misses: int = 2, lexical: int = 2
-) -> tuple[list[Group], list[dict]]:  # type: ignore[type-arg]
-    """Training groups, and validation groups with their near misses counted apart.
+@dataclass(frozen=True)
+class Candidate:
+    sentence: str
+    previous: str | None  # the sentence before it in its paragraph
+    label: float  # 1.0: it holds the answer
+    answer: tuple[int, int] | None  # the answer's character offsets in it, where it holds it
 
-    Negatives: other sentences of the paragraph; sentences of other paragraphs of the same
-    article (same topic); and the sentences of other paragraphs that share the most words
-    with the question by BM25 (same words, another fact).
-    """
+
+@dataclass(frozen=True)
+class Group:
+    question: str
+    candidates: tuple[Candidate, ...]
+    golds: tuple[str, ...]  # every annotator's answer, for scoring
+
+
+@dataclass(frozen=True)
+class Check:
+    """A validation question: every sentence of its paragraph, and its near misses."""
+
+    group: Group  # the paragraph's sentences
+    near: tuple[Candidate, ...]  # same article, other paragraphs
+    lexical: tuple[Candidate, ...]  # most shared words, other paragraphs
+    swapped: str | None  # the question with a specific word swapped (eval.sets.swap_term)
+
+
+def _sentences(text: str) -> list[tuple[int, int, Candidate]]:
+    spans = sentence_spans(text)
+    texts = [text[s:e] for s, e in spans]
+    return [
+        (s, e, Candidate(t, texts[k - 1] if k else None, 0.0, None))
+        for k, ((s, e), t) in enumerate(zip(spans, texts, strict=True))
+    ]
+
+
+def _labelled(text: str, qa: dict) -> list[Candidate]:  # type: ignore[type-arg]
+    """The paragraph's sentences, labelled for one question: every sentence holding an answer
+    start is positive; the one holding the first answer whole also gets its offsets."""
+    starts = {a["answer_start"] for a in qa["answers"]}
+    first = qa["answers"][0]
+    a, b = first["answer_start"], first["answer_start"] + len(first["text"])
+    out = []
+    for s, e, c in _sentences(text):
+        holds = any(s <= x < e for x in starts)
+        offsets = (a - s, b - s) if s <= a and b <= e else None
+        out.append(Candidate(c.sentence, c.previous, float(holds), offsets if holds else None))
+    return out
+
+
+def groups(path: Path, questions: int, seed: int = SEED) -> tuple[list[Group], list[Check]]:
+    """Training groups of `questions` sampled questions, and validation checks."""
     import bm25s
     import numpy as np
 
     from qa.text import tokenize
 
-    split = squad_training_split(path)
-    rng, swap_rng = random.Random(SEED), random.Random(SEED + 1)
-    data = json.loads(path.read_text(encoding="utf-8"))
-    paragraphs = []  # (title, para, sentences, spans)
-    for doc in data["data"]:
-        for i, para in enumerate(doc["paragraphs"]):
-            if split.get(f"{slugify(doc['title'])}-{i}") == "reader":
-                text = para["context"]
-                spans = sentence_spans(text)
-                title = doc["title"].replace("_", " ")
-                texts = [text[s:e] for s, e in spans]
-                cands = [(t, texts[k - 1] if k else None) for k, t in enumerate(texts)]
-                paragraphs.append((title, para, cands, spans))
-    owner = [n for n, p in enumerate(paragraphs) for _ in p[2]]
-    every = [s for p in paragraphs for s in p[2]]
+    rng, swap_rng = random.Random(seed), random.Random(seed + 1)
+    mine = [p for p in paragraphs(path) if p.part == "reader"]
+    sentences = [[c for _, _, c in _sentences(p.text)] for p in mine]
+    owner = [n for n, ss in enumerate(sentences) for _ in ss]
+    every = [c for ss in sentences for c in ss]
     bm25 = bm25s.BM25()
-    bm25.index([t or [""] for t in tokenize([c[0] for c in every])], show_progress=False)
+    bm25.index([t or [""] for t in tokenize([c.sentence for c in every])], show_progress=False)
+    by_title: dict[str, list[int]] = {}
+    for n, p in enumerate(mine):
+        by_title.setdefault(p.title, []).append(n)
 
-    def lexical_misses(question: str, n: int, k: int) -> list[Candidate]:
+    def lexical_miss(question: str, n: int) -> list[Candidate]:
         terms = tokenize([question])[0]
-        if not terms or k == 0:
+        if not terms:
             return []
         scores = bm25.get_scores(terms)
-        best = np.argsort(-scores)[: 8 + k]
-        return [every[i] for i in best if owner[i] != n and scores[i] > 0][:k]
+        best = np.argsort(-scores)[:12]
+        return [every[i] for i in best if owner[i] != n and scores[i] > 0][:1]
 
-    train: list[Group] = []
-    valid: list[dict] = []  # type: ignore[type-arg]
-    for n, (title, para, sentences, spans) in enumerate(paragraphs):
-        same_topic = [s for m, p in enumerate(paragraphs) if m != n and p[0] == title for s in p[2]]
-        held = rng.random() < 1 / 12
-        for qa in para["qas"]:
-            starts = {a["answer_start"] for a in qa["answers"]}
-            gold = [float(any(s <= a < e for a in starts)) for s, e in spans]
-            if not any(gold):
-                continue
-            question = qa["question"].strip()
-            near = rng.sample(same_topic, min(near_misses, len(same_topic)))
-            if held:
-                answer = next(c[0] for c, g in zip(sentences, gold, strict=True) if g)
-                valid.append(
-                    {
-                        "swapped": swap_term(
-                            question, answer, [c[0] for c in same_topic], swap_rng
-                        ),
-                        "question": question,
-                        "sentences": sentences,
-                        "gold": gold,
-                        "near": near,
-                        "lexical": lexical_misses(question, n, lexical),
-                    }
-                )
-                continue
-            wrong = [s for s, g in zip(sentences, gold, strict=True) if not g]
-            picked = [s for s, g in zip(sentences, gold, strict=True) if g]
-            picked += rng.sample(wrong, min(negatives, len(wrong)))
-            misses = near + lexical_misses(question, n, lexical)
-            labels = [1.0] * int(sum(gold)) + [0.0] * (len(picked) - int(sum(gold)) + len(misses))
-            train.append((question, picked + misses, labels))
-    rng.shuffle(train)
-    return train, valid
+    def same_topic(n: int, k: int) -> list[Candidate]:
+        others = [m for m in by_title[mine[n].title] if m != n]
+        return [rng.choice(sentences[m]) for m in rng.sample(others, min(k, len(others)))]
+
+    held = {n for n in range(len(mine)) if rng.random() < VALID_SHARE}
+    asked = [(n, qa) for n, p in enumerate(mine) if n not in held for qa in p.qas]
+    asked = rng.sample(asked, min(questions, len(asked)))
+    train = []
+    for n, qa in asked:
+        labelled = _labelled(mine[n].text, qa)
+        positives = [c for c in labelled if c.label]
+        if not positives:
+            continue
+        wrong = [c for c in labelled if not c.label]
+        question = qa["question"].strip()
+        picked = positives + rng.sample(wrong, min(2, len(wrong)))
+        picked += same_topic(n, 1) + lexical_miss(question, n)
+        golds = tuple(a["text"] for a in qa["answers"])
+        train.append(Group(question, tuple(picked), golds))
+    checks = []
+    pool = [(n, qa) for n in sorted(held) for qa in mine[n].qas]
+    for n, qa in rng.sample(pool, min(VALID_QUESTIONS, len(pool))):
+        labelled = _labelled(mine[n].text, qa)
+        answer = next((c for c in labelled if c.answer is not None), None)
+        if answer is None:
+            continue
+        question = qa["question"].strip()
+        elsewhere = [c.sentence for m in by_title[mine[n].title] if m != n for c in sentences[m]]
+        golds = tuple(a["text"] for a in qa["answers"])
+        checks.append(
+            Check(
+                Group(question, tuple(labelled), golds),
+                tuple(same_topic(n, 2)),
+                tuple(lexical_miss(question, n)),
+                swap_term(question, answer.sentence, elsewhere, swap_rng),
+            )
+        )
+    return train, checks
 
 
-def evaluate(tokenizer, encoder, head, config: ReaderConfig, valid: list[dict]) -> dict:  # type: ignore[no-untyped-def, type-arg]
-    """Top-1 within the paragraph, how often the answer outscores every near miss of each kind
-    (same article; same words), and how often it scores higher for its question than for the
-    question with a word swapped."""
+def encode(tokenizer, config: ReaderConfig, pairs: list[tuple[str, Candidate]]):  # type: ignore[no-untyped-def]
+    """The batch, its offsets, the tokens a span may use (the sentence's and [CLS]), and the
+    gold start and end tokens: [CLS] for a sentence without the answer, -100 (no span loss)
+    for one holding an answer the offsets cannot place (truncated, or a second annotator's)."""
+    import torch
+
+    batch = tokenizer(
+        [q for q, _ in pairs],
+        [config.passage(c.sentence, c.previous) for _, c in pairs],
+        truncation="longest_first",
+        max_length=config.max_length,
+        padding=True,
+        return_offsets_mapping=True,
+        return_tensors="pt",
+    )
+    offsets = batch.pop("offset_mapping").tolist()
+    allowed = torch.zeros(batch["input_ids"].shape, dtype=torch.bool)
+    starts, ends = [], []
+    for k, (_, c) in enumerate(pairs):
+        mine = sentence_tokens(batch, offsets, k, len(c.sentence))
+        allowed[k, : len(mine)] = mine
+        allowed[k, 0] = True
+        start = end = 0 if not c.label else -100
+        if c.answer is not None:
+            a, b = c.answer
+            inside = [t for t in mine.nonzero().flatten().tolist() if offsets[k][t][0] < b]
+            inside = [t for t in inside if offsets[k][t][1] > a]
+            if inside and offsets[k][inside[-1]][1] >= b:
+                start, end = inside[0], inside[-1]
+        starts.append(start)
+        ends.append(end)
+    return batch, offsets, allowed, torch.tensor(starts), torch.tensor(ends)
+
+
+def evaluate(tokenizer, encoder, head, config: ReaderConfig, checks: list[Check]) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    """Sentence ranking: top-1 within the paragraph, and how often the answer outscores every
+    near miss of each kind (same article; same words; the question with a word swapped).
+    Spans: SQuAD exact match and F1 of the answer sentence's best span, and how often the null
+    answer wins in the paragraph's other sentences."""
     import torch
 
     encoder.eval()
-    top1 = near = lexical = swapped = n_swapped = 0
+    tally = dict.fromkeys(
+        ("top1", "near", "lexical", "swapped", "n_swapped", "em", "f1", "null", "n_null"), 0.0
+    )
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-        for group in valid:
-            texts = group["sentences"] + group["near"] + group["lexical"]
-            batch = tokenizer(
-                [group["question"]] * len(texts),
-                [config.passage(*c) for c in texts],
-                truncation="longest_first",
-                max_length=config.max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            scores = pooled_logits(encoder, head, batch).float().tolist()
-            k, m = len(group["sentences"]), len(group["near"])
-            best = max(range(k), key=lambda i: scores[i])
-            top1 += bool(group["gold"][best])
-            answer = max(s for s, g in zip(scores[:k], group["gold"], strict=True) if g)
-            near += all(answer > s for s in scores[k : k + m])
-            lexical += all(answer > s for s in scores[k + m :])
-            if group["swapped"]:
-                text = next(c for c, g in zip(group["sentences"], group["gold"], strict=True) if g)
-                one = tokenizer(
-                    [group["swapped"]],
-                    [config.passage(*text)],
-                    truncation="longest_first",
-                    max_length=config.max_length,
-                    return_tensors="pt",
-                )
-                n_swapped += 1
-                swapped += answer > float(pooled_logits(encoder, head, one).float()[0])
+        for check in checks:
+            g = check.group
+            cands = list(g.candidates) + list(check.near) + list(check.lexical)
+            pairs = [(g.question, c) for c in cands]
+            answer = next(i for i, c in enumerate(g.candidates) if c.answer is not None)
+            if check.swapped:
+                pairs.append((check.swapped, g.candidates[answer]))
+            batch, offsets, allowed, _, _ = encode(tokenizer, config, pairs)
+            logits, starts, ends = joint_logits(encoder, head, batch)
+            z = logits.float().tolist()
+            k, m = len(g.candidates), len(check.near)
+            best = max(range(k), key=lambda i: z[i])
+            tally["top1"] += g.candidates[best].label
+            own = max(z[i] for i in range(k) if g.candidates[i].label)
+            tally["near"] += all(own > s for s in z[k : k + m])
+            tally["lexical"] += all(own > s for s in z[k + m : len(cands)])
+            if check.swapped:
+                tally["n_swapped"] += 1
+                tally["swapped"] += own > z[-1]
+            for i, c in enumerate(g.candidates):
+                mine = allowed[i].clone()
+                mine[0] = False
+                span = decode_span(starts[i].float(), ends[i].float(), mine)
+                if i == answer:
+                    text = ""
+                    if span:
+                        a, b = word_bounds(
+                            c.sentence, offsets[i][span[0]][0], offsets[i][span[1]][1]
+                        )
+                        text = c.sentence[a:b]
+                    tally["em"] += exact_match(text, g.golds)
+                    tally["f1"] += f1(text, g.golds)
+                elif not c.label:
+                    tally["n_null"] += 1
+                    tally["null"] += span is None or span[2] <= 0
     encoder.train()
-    n = len(valid)
+    n = len(checks)
     return {
-        "top1": round(top1 / n, 4),
-        "beats_near_misses": round(near / n, 4),
-        "beats_lexical_misses": round(lexical / n, 4),
-        "beats_swapped_question": round(swapped / max(1, n_swapped), 4),
+        "top1": round(tally["top1"] / n, 4),
+        "beats_near_misses": round(tally["near"] / n, 4),
+        "beats_lexical_misses": round(tally["lexical"] / n, 4),
+        "beats_swapped_question": round(tally["swapped"] / max(1, tally["n_swapped"]), 4),
+        "span_exact_match": round(tally["em"] / n, 4),
+        "span_f1": round(tally["f1"] / n, 4),
+        "other_sentences_given_no_span": round(tally["null"] / max(1, tally["n_null"]), 4),
     }
 
 
-def train(  # type: ignore[type-arg]
-    path: Path, config: ReaderConfig, epochs: int, batch_size: int, lr: float
-) -> dict:
+def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: ignore[type-arg]
     import torch
 
     torch.manual_seed(SEED)
     tokenizer, encoder, head = build(config)
-    data, valid = groups(path)
-    n_pairs = sum(len(g[1]) for g in data)
+    if args.init:
+        from safetensors.torch import load_file
+
+        state = load_file(args.init / WEIGHTS)
+        head.load_state_dict({k[5:]: v.float() for k, v in state.items() if k.startswith("head.")})
+        encoder.load_state_dict(
+            {k: v.float() for k, v in state.items() if not k.startswith("head.")}, strict=False
+        )
+    data, checks = groups(args.squad, args.questions)
+    n_pairs = sum(len(g.candidates) for g in data)
     print(
-        f"{len(data)} questions, {n_pairs} pairs, {len(valid)} validation questions",
+        f"{len(data)} questions, {n_pairs} pairs, {len(checks)} validation questions",
         file=sys.stderr,
     )
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+    bce = torch.nn.BCEWithLogitsLoss()
+    ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
 
     def loss_of(rows: list[Group]) -> Any:  # batch_size questions a step
-        batch = tokenizer(
-            [q for q, cands, _ in rows for _ in cands],
-            [config.passage(*c) for _, cands, _ in rows for c in cands],
-            truncation="longest_first",
-            max_length=config.max_length,
-            padding=True,
-            return_tensors="pt",
-        )
-        labels = torch.tensor([y for _, _, ys in rows for y in ys])
+        pairs = [(g.question, c) for g in rows for c in g.candidates]
+        batch, _, allowed, start, end = encode(tokenizer, config, pairs)
+        labels = torch.tensor([c.label for _, c in pairs])
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            logits = pooled_logits(encoder, head, batch).float()
+            logits, starts, ends = joint_logits(encoder, head, batch)
+        logits = logits.float()
         # Pointwise, so scores mean something alone (near misses must score low), plus
         # listwise, so the answer outranks its own question's other candidates.
-        loss = loss_fn(logits, labels)
-        for group in torch.split(torch.arange(len(labels)), [len(ys) for _, _, ys in rows]):
+        loss = bce(logits, labels)
+        for group in torch.split(torch.arange(len(labels)), [len(g.candidates) for g in rows]):
             z, y = logits[group], labels[group]
-            if y.any():  # a swapped question has no answer to rank first
-                loss = loss + (torch.logsumexp(z, 0) - torch.logsumexp(z[y > 0], 0)) / len(rows)
-        return loss
+            loss = loss + (torch.logsumexp(z, 0) - torch.logsumexp(z[y > 0], 0)) / len(rows)
+        starts = starts.float().masked_fill(~allowed, -1e4)
+        ends = ends.float().masked_fill(~allowed, -1e4)
+        return loss + (ce(starts, start) + ce(ends, end)) / 2
 
     history, seconds = fine_tune(
         encoder,
         head,
         data,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
         seed=SEED,
         loss_of=loss_of,
-        check=lambda: evaluate(tokenizer, encoder, head, config, valid),
+        check=lambda: evaluate(tokenizer, encoder, head, config, checks),
+        checkpoint=args.checkpoint,
+        check_before=args.check_before,
     )
     return {
         "encoder": encoder,
         "head": head,
         "history": history,
+        "questions": len(data),
         "pairs": n_pairs,
         "seconds": seconds,
     }
-
-
-def save(result: dict, config: ReaderConfig, folder: Path, args: argparse.Namespace) -> None:  # type: ignore[type-arg]
-    save_weights(result["encoder"], result["head"], folder)
-    meta = {
-        "base": config.base,
-        "layers": config.layers,
-        "max_length": config.max_length,
-        "context": config.context,
-        "trained_on": {
-            "data": "SQuAD v1.1 dev, the 'reader' paragraphs of eval.sets.squad_training_split "
-            "(none of the reported --sample 500 --seed 0)",
-            "pairs": result["pairs"],
-            "epochs": args.epochs,
-            "lr": args.lr,
-            "batch_size": args.batch_size,
-            "seconds": result["seconds"],
-            "validation": result["history"],
-            "command": args.command,
-        },
-    }
-    (folder / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,23 +328,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
     parser.add_argument("--base", default="sentence-transformers/all-MiniLM-L6-v2")
     parser.add_argument("--layers", type=int, default=6)
-    parser.add_argument("--max-length", type=int, default=96)
-    parser.add_argument(
-        "--context",
-        action="store_true",
-        help="Also read the sentence before, after a [SEP] (anaphora: 'It was built in...').",
-    )
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--questions", type=int, default=20000, help="Sampled a run.")
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=4, help="Questions a step.")
-    parser.add_argument("--lr", type=float, default=6e-5)
+    parser.add_argument("--batch-size", type=int, default=8, help="Questions a step.")
+    parser.add_argument("--lr", type=float, default=8e-5)
+    parser.add_argument("--init", type=Path, help="A reader folder to start from.")
+    parser.add_argument("--checkpoint", type=Path, help="Save here; resume from here.")
+    parser.add_argument("--no-check-before", dest="check_before", action="store_false")
     parser.add_argument("--out", type=Path, default=READER_DIR)
     args = parser.parse_args(argv)
     given = sys.argv[1:] if argv is None else argv
-    args.command = " ".join(["python -m eval.train.reader", *given])
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    config = ReaderConfig(args.base, args.layers, args.max_length, args.context)
-    result = train(args.squad, config, args.epochs, args.batch_size, args.lr)
-    save(result, config, args.out, args)
+    config = ReaderConfig(args.base, args.layers, args.max_length, context=True)
+    result = train(args, config)
+    save_weights(result["encoder"], result["head"], args.out)
+    meta = {
+        "base": config.base,
+        "layers": config.layers,
+        "max_length": config.max_length,
+        "context": config.context,
+        "task": config.task,
+        "trained_on": {
+            "data": f"SQuAD v1.1 train ({args.squad.name}), the 'reader' paragraphs of "
+            "eval.train.common.paragraphs",
+            "questions": result["questions"],
+            "pairs": result["pairs"],
+            "epochs": args.epochs,
+            "lr": args.lr,
+            "batch_size": args.batch_size,
+            "init": str(args.init) if args.init else None,
+            "seconds_last_run": result["seconds"],
+            "validation": result["history"],
+            "command": " ".join(["python -m eval.train.reader", *given]),
+        },
+    }
+    (args.out / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
     print(json.dumps(result["history"]))
     print(f"wrote {args.out / WEIGHTS}")
     return 0

@@ -27,14 +27,16 @@ class Draft:
 
 
 class Reader(Protocol):
-    """Says, as a logit, how likely each sentence is to answer the question (readers.py)."""
+    """Reads a question with each sentence (and the sentence before it) and says, as a logit,
+    how likely the sentence is to answer, and its best span with how far that beats "no words
+    here answer" (readers.py JointReader)."""
 
-    def logits(
+    def read(
         self,
         question: str,
         sentences: Sequence[str],
         previous: Sequence[str | None] | None = None,
-    ) -> list[float]: ...
+    ) -> tuple[list[float], Sequence[Found | None]]: ...
 
 
 class SpanFinder(Protocol):

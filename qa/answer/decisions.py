@@ -1,5 +1,5 @@
 """The extractive answerer's decisions, shared with its trainer (eval/train/answerer.py): which
-sentences the readers read, how a judge turns opinions into probabilities and a confidence,
+sentences the reader reads, how a judge turns opinions into probabilities and a confidence,
 which sentences an answer quotes, and how long it may be."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from qa.answer.features import Features, Sentence, confidence_features, final_ro
 from qa.answer.model import Judge, Linear
 
 MAX_ANSWER_WORDS = 60
-# The readers read the first ranker's best few sentences; reading more than four found no
+# The reader reads the first ranker's best few sentences; reading more than four found no
 # more answers (docs/experiments.md).
 READ_TOP = 4
-UNREAD = 1e-3  # a sentence the readers did not read ranks after every one they read
+UNREAD = 1e-3  # a sentence the reader did not read ranks after every one it read
 
 
 def to_read(first: Sequence[float], k: int = READ_TOP) -> list[int]:
-    """The sentences the readers read: the first ranker's best k."""
+    """The sentences the reader reads: the first ranker's best k."""
     return sorted(range(len(first)), key=lambda i: -first[i])[:k]
 
 

@@ -29,30 +29,28 @@ class ExtractiveAnswerer:
     """Picks the sentences that answer, from the passages alone; never writes new claims.
 
     Sentences are ranked in stages: a logistic model over lexical, type and retrieval features
-    (features.py) orders them all, the first reader (readers.py, a cross-encoder) reads the
-    best few, and a judge (two more logistic models, model.py) weighs both opinions and says how
-    sure the answer is, hearing also the span reader's margin in the sentence it would answer
-    with and whether that sentence's article names what the question names. When the
-    confidence falls in the model's band, every reader reads the same sentences and a second
-    judge, learned on the mean of their logits, decides. The span reader's words are the short
-    answer. The parts come in through the constructor; by default the shipped ones.
+    (features.py) orders them all, the reader (readers.py, a cross-encoder) reads the best few
+    once, each with the sentence before it, and says both how likely each is to answer and how
+    far its best span beats "no words here answer"; the judge (two more logistic models,
+    model.py) weighs the ranker and the reader and says how sure the answer is, hearing also
+    that span margin in the chosen sentence and whether that sentence's article names what the
+    question names. The span reader finds the short answer in the sentences an answer quotes.
+    The parts come in through the constructor; by default the shipped ones.
     """
 
     def __init__(
         self,
         threshold: float | None = None,
         model: AnswerModel | None = None,
-        readers: Sequence[Reader] | None = None,
+        reader: Reader | None = None,
         spans: SpanFinder | None = None,
     ) -> None:
         self.model = model or load_model()
-        if readers is None:
-            from qa.answer.readers import load_readers
+        if reader is None:
+            from qa.answer.readers import load_reader
 
-            readers = load_readers()
-        if not readers:
-            raise ValueError("the extractive answerer needs at least one reader")
-        self.readers = tuple(readers)
+            reader = load_reader()
+        self.reader = reader
         if spans is None:
             from qa.answer.readers import load_span_reader
 
@@ -60,39 +58,33 @@ class ExtractiveAnswerer:
         self.spans = spans
         if threshold is not None and not 0 <= threshold <= 1:
             raise ValueError(f"threshold must be within [0, 1], got {threshold}")
-        self.threshold = threshold  # None: each judge's calibrated threshold
+        self.threshold = threshold  # None: the judge's calibrated threshold
 
     def rank(self, question: str, passages: Sequence[ScoredChunk], weight: TermWeight) -> Ranking:
         """The passages' sentences, best first, with their probabilities and the confidence."""
         q = Question.parse(question, weight)
         sentences = sentences_of(passages)
-        quick = self.model.quick
+        judge = self.model.judge
         if not sentences or not q.weights:
             zeros, nothing = [0.0] * len(sentences), [None] * len(sentences)
-            return Ranking(q, sentences, zeros, 0.0, self._bar(quick), quick, nothing)
+            return Ranking(q, sentences, zeros, 0.0, self._bar(judge), judge, nothing)
         rows = sentence_features(q, sentences)
         first = [self.model.ranker(row) for row in rows]
         read = to_read(first)
         before = previous_sentences(sentences)
-        args = (question, [sentences[i].text for i in read], [before[i] for i in read])
-        found: dict[int, Found | None] = {}
+        logits, spans = self.reader.read(
+            question, [sentences[i].text for i in read], [before[i] for i in read]
+        )
+        found: dict[int, Found | None] = dict(zip(read, spans, strict=True))
 
         def span_of(i: int) -> float:
-            """The span margin of sentence i, read once an ask."""
+            """The span margin of sentence i (read now if the reader has not read it)."""
             if i not in found:
-                found[i] = self.spans.find(question, [sentences[i].text])[0]
+                found[i] = self.reader.read(question, [sentences[i].text], [before[i]])[1][0]
             span = found[i]
             return span_margin(span.margin if span else None)
 
-        logits = self.readers[0].logits(*args)
-        judge = quick
-        probs, confidence = judge_sentences(quick, rows, first, read, logits, span_of)
-        careful, (low, high) = self.model.careful, self.model.band
-        if careful is not None and len(self.readers) > 1 and low <= confidence < high:
-            each = [logits] + [r.logits(*args) for r in self.readers[1:]]
-            mean = [sum(z) / len(z) for z in zip(*each, strict=True)]
-            judge = careful
-            probs, confidence = judge_sentences(careful, rows, first, read, mean, span_of)
+        probs, confidence = judge_sentences(judge, rows, first, read, logits, span_of)
         order = sorted(range(len(sentences)), key=lambda i: -probs[i])
         return Ranking(
             q,
@@ -119,22 +111,14 @@ class ExtractiveAnswerer:
         text = " ".join(
             f"{clip(unmarked(s.text))} [{c.n}]" for s, c in zip(picked, citations, strict=True)
         )
-        short = self.short_answer(picked, ranked.question, [ranked.spans[i] for i in chosen])
+        short = self.short_answer(picked, ranked.question)
         return Draft(text, short, True, ranked.confidence, citations)
 
-    def short_answer(
-        self,
-        sentences: Sequence[Sentence],
-        q: Question,
-        found: Sequence[Found | None] | None = None,
-    ) -> str | None:
-        """The span that answers, from the first of the sentences in which the span reader
-        finds one (`found`: its spans of them where it has read them already); None when it
-        finds none (the sentence answers, but no short span does)."""
-        for k, s in enumerate(sentences):  # one at a time: the first nearly always has it
-            span = found[k] if found is not None and k < len(found) else None
-            if span is None:
-                span = self.spans.find(q.text, [s.text])[0]
+    def short_answer(self, sentences: Sequence[Sentence], q: Question) -> str | None:
+        """The span reader's words that answer, from the first of the sentences in which it
+        finds any; None when it finds none (the sentence answers, but no short span does)."""
+        for s in sentences:  # one at a time: the first nearly always has it
+            span = self.spans.find(q.text, [s.text])[0]
             if span is not None and span.margin > 0 and span.text:
                 return span.text
         return None
@@ -149,5 +133,5 @@ class Ranking:
     probs: list[float]
     confidence: float
     threshold: float  # abstain below it
-    judge: Judge  # the judge that decided
-    spans: Sequence[Found | None]  # the span reader's best span of each sentence, where it read one
+    judge: Judge
+    spans: Sequence[Found | None]  # the reader's best span of each sentence it read

@@ -63,9 +63,9 @@ CONFIDENCE_FEATURES = (
 FINAL_FEATURES = ("ranker", "reader")
 # The confidence features that describe the chosen sentence itself, copied from its row.
 _FROM_SENTENCE = tuple(name for name in CONFIDENCE_FEATURES if name in SENTENCE_FEATURES)
-# The confidence's "span": how far the span reader's best short answer in the chosen sentence
-# beats its null answer ("no words here answer"), clipped to +-SPAN_CLIP. One sentence read,
-# the one the short answer comes from anyway.
+# The confidence's "span": how far the reader's best short answer in the chosen sentence beats
+# its null answer ("no words here answer"), clipped to +-SPAN_CLIP; the reader gives it in the
+# same pass as the sentence's score.
 SPAN_CLIP = 10.0
 # Words that point back to the sentence before ("He was a critic of…", "Its main component…").
 ANAPHORS = frozenset(

@@ -59,7 +59,7 @@ class Linear:
 
 @dataclass(frozen=True)
 class Judge:
-    """Weighs the first ranker against the readers' logits, and says how sure the answer is."""
+    """Weighs the first ranker against the reader's logits, and says how sure the answer is."""
 
     final: Linear  # second stage, over FINAL_FEATURES of the sentences the reader read
     confidence: Linear  # over CONFIDENCE_FEATURES of the chosen sentence
@@ -69,38 +69,30 @@ class Judge:
 
 @dataclass(frozen=True)
 class AnswerModel:
-    """The first ranker, and two judges: `quick` over the first reader's logits, `careful` over
-    the mean of every reader's. A quick confidence within `band` is read again, carefully."""
+    """The first ranker, over every candidate sentence, and the judge, over the sentences the
+    reader read."""
 
     ranker: Linear  # first stage, over SENTENCE_FEATURES
-    quick: Judge
-    careful: Judge | None
-    band: tuple[float, float]  # [low, high)
+    judge: Judge
 
     @property
     def threshold(self) -> float:
-        return self.quick.threshold
+        return self.judge.threshold
 
 
 @cache
 def load_model(path: Path = MODEL_FILE) -> AnswerModel:
     """The shipped model; refuses a file whose features do not match this code."""
     data = json.loads(path.read_text())
-    if "quick" not in data:
-        raise ModelMismatch(f"{path} predates the two judges; run python -m eval.train.answerer")
-
-    def judge(d: Mapping[str, Any], name: str) -> Judge:
-        return Judge(
-            Linear.from_dict(d["final"], FINAL_FEATURES, f"{path} ({name} final)"),
-            Linear.from_dict(d["confidence"], CONFIDENCE_FEATURES, f"{path} ({name} confidence)"),
-            float(d["threshold"]),
-            float(d["second_ratio"]),
-        )
-
-    low, high = data.get("band", (1.0, 1.0))
+    if "judge" not in data:
+        raise ModelMismatch(f"{path} is of another answerer; run python -m eval.train.answerer")
+    d = data["judge"]
     return AnswerModel(
         ranker=Linear.from_dict(data["ranker"], SENTENCE_FEATURES, f"{path} (ranker)"),
-        quick=judge(data["quick"], "quick"),
-        careful=judge(data["careful"], "careful") if data.get("careful") else None,
-        band=(float(low), float(high)),
+        judge=Judge(
+            Linear.from_dict(d["final"], FINAL_FEATURES, f"{path} (final)"),
+            Linear.from_dict(d["confidence"], CONFIDENCE_FEATURES, f"{path} (confidence)"),
+            float(d["threshold"]),
+            float(d["second_ratio"]),
+        ),
     )

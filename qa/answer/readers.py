@@ -1,12 +1,14 @@
-"""Small cross-encoders that read a question and a sentence together.
+"""The readers: small cross-encoders that read a question with a sentence.
 
-Each is the first layers of the embedding model (all-MiniLM-L6-v2) with a small head, fine-tuned
-on SQuAD. Sentence readers (`python -m eval.train.reader`) say whether a sentence answers: two
-ship, weights/reader/ reads the sentence alone, weights/reader_context/ the sentence and the one
-before it. The span reader (`python -m eval.train.spans`, weights/span_reader/) says which words
-of a sentence answer, or that none do. Only what fine-tuning changed ships, in each folder's
-reader.safetensors; the word-piece embeddings stay frozen and are read from the base model, so
-any copy of all-MiniLM-L6-v2 (the packaged one, a path, or the hub) completes it.
+Each is the first layers of the embedding model (all-MiniLM-L6-v2) with one linear head,
+fine-tuned on SQuAD train. The reader (`python -m eval.train.reader`, weights/reader/) reads a
+sentence and the sentence before it and says in one pass how likely the sentence is to answer
+(the head over the mean of the last layer) and how far its best span beats the null answer at
+[CLS] (the head's start and end logits over each token). The span reader (`python -m
+eval.train.spans`, weights/span_reader/) reads the sentence an answer quotes and finds its short
+answer. Only what fine-tuning changed ships, in each folder's reader.safetensors; the
+word-piece embeddings stay frozen and are read from the base model, so any copy of
+all-MiniLM-L6-v2 (the packaged one, a path, or the hub) completes it.
 """
 
 from __future__ import annotations
@@ -25,14 +27,14 @@ from qa.index.embedding import _use_bf16, resolve_model
 log = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 READER_DIR = WEIGHTS_DIR / "reader"
-# The shipped readers: the sentence alone (read for every question), and the sentence with the
-# one before it, read too when the first leaves the answerer unsure (extractive.py).
-READER_DIRS = (READER_DIR, WEIGHTS_DIR / "reader_context")
-SPAN_READER_DIR = WEIGHTS_DIR / "span_reader"
 WEIGHTS = "reader.safetensors"
 CONFIG = "reader.json"
 FROZEN = "embeddings.word_embeddings.weight"
-MAX_SPAN_TOKENS = 16  # the longest short answer the span reader gives, in word pieces
+MAX_SPAN_TOKENS = 16  # the longest short answer the reader gives, in word pieces
+SPAN_READER_DIR = WEIGHTS_DIR / "span_reader"
+# The head's outputs by task. "joint" (the reader): the pooled logit, then each token's start and
+# end logits; "span" (the span reader): each token's start and end logits.
+OUTPUTS = {"joint": 3, "span": 2}
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,8 @@ class ReaderConfig:
     base: str  # the model whose first `layers` layers and word pieces the reader starts from
     layers: int
     max_length: int
-    context: bool = False  # whether it also reads the sentence before, after a [SEP]
-    task: str = "sentence"  # "sentence": one logit a pair; "span": start and end logits a token
+    context: bool = True  # whether it also reads the sentence before, after a [SEP]
+    task: str = "joint"
 
     @classmethod
     def load(cls, folder: Path) -> ReaderConfig:
@@ -51,7 +53,7 @@ class ReaderConfig:
             int(data["layers"]),
             int(data["max_length"]),
             bool(data.get("context")),
-            str(data.get("task", "sentence")),
+            str(data.get("task", "joint")),
         )
 
     def passage(self, sentence: str, previous: str | None = None) -> str:
@@ -83,25 +85,37 @@ def build(config: ReaderConfig) -> tuple[Any, Any, Any]:
         )
     encoder.encoder.layer = encoder.encoder.layer[: config.layers]
     encoder.config.num_hidden_layers = config.layers
-    if config.task not in ("sentence", "span"):
+    if config.task not in OUTPUTS:
         raise ValueError(f"unknown reader task {config.task!r}")
-    head = torch.nn.Linear(encoder.config.hidden_size, 2 if config.task == "span" else 1)
+    head = torch.nn.Linear(encoder.config.hidden_size, OUTPUTS[config.task])
     return tokenizer, encoder, head
 
 
-def pooled_logits(encoder: Any, head: Any, batch: Any) -> Any:
-    """Mean of the last layer over real tokens (how the base model was trained), then the head;
-    pooled in float32 whatever the encoder computes in."""
+def joint_logits(encoder: Any, head: Any, batch: Any) -> tuple[Any, Any, Any]:
+    """One pass of a joint reader: each pair's logit (the head over the mean of the last layer,
+    as pooled_logits) and every token's start and end logits, all in float32."""
     hidden = encoder(**batch).last_hidden_state.float()
     mask = batch["attention_mask"].unsqueeze(-1).float()
     mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-    return head(mean).squeeze(-1)
+    tokens = head(hidden)
+    return head(mean)[..., 0], tokens[..., 1], tokens[..., 2]
 
 
 def span_logits(encoder: Any, head: Any, batch: Any) -> tuple[Any, Any]:
-    """Start and end logits of every token, in float32."""
+    """A span reader's start and end logits of every token, in float32."""
     out = head(encoder(**batch).last_hidden_state.float())
     return out[..., 0], out[..., 1]
+
+
+def sentence_tokens(batch: Any, offsets: list[list[tuple[int, int]]], k: int, length: int) -> Any:
+    """Which tokens of pair k a span may use: the word pieces of the passage's first `length`
+    characters (the sentence, not the sentence before it that follows)."""
+    import torch
+
+    ids = batch.sequence_ids(k)
+    return torch.tensor(
+        [s == 1 and 0 < offsets[k][t][1] <= length for t, s in enumerate(ids)], dtype=torch.bool
+    )
 
 
 def decode_span(
@@ -123,10 +137,21 @@ def decode_span(
     return i, j, float(scores[i, j] - (start[0] + end[0]))
 
 
+@dataclass(frozen=True)
+class Found:
+    """The reader's best span of one sentence: character offsets into it, and by how much
+    it beats the null answer ("nothing here answers"); it answers when margin > 0."""
+
+    start: int
+    end: int
+    text: str
+    margin: float
+
+
 class _Fitted:
     """A reader folder's encoder and head, restored onto the base model, ready to run."""
 
-    task = "sentence"
+    task = "joint"
 
     def __init__(self, folder: Path, precision: str = "auto") -> None:
         import torch
@@ -142,8 +167,8 @@ class _Fitted:
             raise ValueError(
                 f"{folder / WEIGHTS} does not fit {self.config}: {missing} {unexpected}"
             )
-        if self.config.task != self.task:
-            raise ValueError(f"{folder} holds a {self.config.task} reader, not a {self.task} one")
+        if self.config.task != self.task or head["weight"].shape[0] != OUTPUTS[self.task]:
+            raise ValueError(f"{folder} does not hold a {self.task} reader")
         self._head.load_state_dict({k: v.float() for k, v in head.items()})
         self._encoder.eval()
         self._bf16 = _use_bf16(precision, "cpu", torch)
@@ -157,22 +182,25 @@ class _Fitted:
         )
 
 
-class SentenceReader(_Fitted):
-    """Scores (question, sentence) pairs: the probability that the sentence answers."""
+class JointReader(_Fitted):
+    """Reads the question with each sentence (and the sentence before it) once, and says both
+    how likely the sentence is to answer (a logit) and whether any of its words answer (a
+    Found and its margin over the null answer), so ranking a sentence and weighing its short
+    answer cost one pass."""
 
     def __init__(self, folder: Path = READER_DIR, precision: str = "auto") -> None:
         super().__init__(folder, precision)
 
-    def logits(
+    def read(
         self,
         question: str,
         sentences: Sequence[str],
         previous: Sequence[str | None] | None = None,
-    ) -> list[float]:
-        """One logit a sentence; previous are the sentences just before them (None for the
-        first of a passage)."""
+    ) -> tuple[list[float], list[Found | None]]:
+        """Each sentence's logit and best span (None when truncation left none of its words);
+        previous are the sentences just before them (None for the first of a passage)."""
         if not sentences:
-            return []
+            return [], []
         import torch
 
         previous = previous or [None] * len(sentences)
@@ -182,25 +210,29 @@ class SentenceReader(_Fitted):
             truncation="longest_first",
             max_length=self.config.max_length,
             padding=True,
+            return_offsets_mapping=True,
             return_tensors="pt",
         )
+        offsets = batch.pop("offset_mapping").tolist()
         with self._lock, torch.inference_mode():
-            return [float(x) for x in pooled_logits(self._encoder, self._head, batch)]
-
-
-@dataclass(frozen=True)
-class Found:
-    """The span reader's best span of one sentence: character offsets into it, and by how much
-    it beats the null answer ("nothing here answers"); it answers when margin > 0."""
-
-    start: int
-    end: int
-    text: str
-    margin: float
+            logits, starts, ends = joint_logits(self._encoder, self._head, batch)
+        found: list[Found | None] = []
+        for k, sentence in enumerate(sentences):
+            best = decode_span(
+                starts[k], ends[k], sentence_tokens(batch, offsets, k, len(sentence))
+            )
+            if best is None:
+                found.append(None)
+                continue
+            i, j, margin = best
+            a, b = word_bounds(sentence, offsets[k][i][0], offsets[k][j][1])
+            found.append(Found(a, b, sentence[a:b], margin))
+        return [float(x) for x in logits], found
 
 
 class SpanReader(_Fitted):
-    """Finds the words of a sentence that answer a question (SQuAD-style start and end)."""
+    """Finds the words of a sentence that answer a question (SQuAD-style start and end): the
+    short answer, from the sentence an answer quotes."""
 
     task = "span"
 
@@ -228,9 +260,9 @@ class SpanReader(_Fitted):
             starts, ends = span_logits(self._encoder, self._head, batch)
         found: list[Found | None] = []
         for k, sentence in enumerate(sentences):
-            ids = batch.sequence_ids(k)
-            allowed = torch.tensor([i == 1 for i in ids])
-            best = decode_span(starts[k], ends[k], allowed)
+            best = decode_span(
+                starts[k], ends[k], sentence_tokens(batch, offsets, k, len(sentence))
+            )
             if best is None:
                 found.append(None)
                 continue
@@ -253,6 +285,16 @@ def word_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def load_reader(folder: Path = READER_DIR) -> JointReader:
+    """The reader, loaded once a process (whether its folder is given or the default)."""
+    return _loaded(folder.resolve())
+
+
+@cache
+def _loaded(folder: Path) -> JointReader:
+    return JointReader(folder)
+
+
 def load_span_reader(folder: Path = SPAN_READER_DIR) -> SpanReader:
     """The span reader, loaded once a process."""
     return _spans(folder.resolve())
@@ -261,19 +303,3 @@ def load_span_reader(folder: Path = SPAN_READER_DIR) -> SpanReader:
 @cache
 def _spans(folder: Path) -> SpanReader:
     return SpanReader(folder)
-
-
-def load_reader(folder: Path = READER_DIR) -> SentenceReader:
-    """One reader, loaded once a process (whether its folder is given or the default)."""
-    return _loaded(folder.resolve())
-
-
-@cache
-def _loaded(folder: Path) -> SentenceReader:
-    return SentenceReader(folder)
-
-
-def load_readers(folders: tuple[Path, ...] = READER_DIRS) -> tuple[SentenceReader, ...]:
-    """The shipped readers, first the one that reads every question; a missing folder is an
-    error, not a quiet fallback to fewer."""
-    return tuple(load_reader(folder) for folder in folders)

@@ -1,0 +1,241 @@
+"""Fine-tunes the span reader (qa/answer/readers.py SpanReader): which words of a sentence
+answer, the short answer.
+
+    python -m eval.train.spans [--squad PATH] [--questions 16000] [--epochs 1]
+
+Each sampled question of the "reader" paragraphs (eval.train.common.paragraphs: SQuAD train,
+never a paragraph of SQuAD dev, never one the answerer learns from) gives two examples: the
+sentence holding its answer, labelled with the answer's first and last word pieces, and another
+sentence of its paragraph that does not hold it, labelled with the null answer at [CLS]
+("nothing here answers"). A twelfth of the paragraphs are kept for validation (at most
+VALID_EXAMPLES examples): SQuAD exact match and F1 of the best span of each answer sentence,
+how often that span beats the null answer, and how often the null answer wins in the sentences
+that do not answer. Writes qa/answer/weights/span_reader/ (reader.safetensors and reader.json).
+Commands, durations and figures: docs/training.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eval.metrics import exact_match, f1
+from eval.train.common import DEFAULT_SQUAD, fine_tune, paragraphs, save_weights
+from qa.answer.readers import (
+    CONFIG,
+    SPAN_READER_DIR,
+    WEIGHTS,
+    ReaderConfig,
+    build,
+    decode_span,
+    span_logits,
+    word_bounds,
+)
+from qa.text import sentence_spans
+
+SEED = 7
+VALID_EXAMPLES = 1200
+
+
+@dataclass(frozen=True)
+class Example:
+    question: str
+    sentence: str
+    answer: tuple[int, int] | None  # character offsets into the sentence; None: null answer
+    golds: tuple[str, ...]  # every annotator's answer, for scoring
+
+
+def examples(path: Path, questions: int) -> tuple[list[Example], list[Example]]:
+    """(training, validation) examples from `questions` sampled questions of the reader
+    paragraphs."""
+    rng = random.Random(SEED)
+    train: list[Example] = []
+    valid: list[Example] = []
+    mine = [p for p in paragraphs(path) if p.part == "reader"]
+    held = {n for n in range(len(mine)) if rng.random() < 1 / 12}
+    asked = [(n, qa) for n in range(len(mine)) for qa in mine[n].qas]
+    asked = rng.sample(asked, min(questions + 4 * VALID_EXAMPLES, len(asked)))
+    for n, qa in asked:
+        into = valid if n in held else train
+        if (into is valid and len(valid) >= VALID_EXAMPLES) or (
+            into is train and len(train) >= 2 * questions
+        ):
+            continue
+        text = mine[n].text
+        spans = sentence_spans(text)
+        golds = tuple(a["text"] for a in qa["answers"])
+        first = qa["answers"][0]
+        a, b = first["answer_start"], first["answer_start"] + len(first["text"])
+        home = next(((s, e) for s, e in spans if s <= a and b <= e), None)
+        if home is None:  # the answer runs across sentences
+            continue
+        question = qa["question"].strip()
+        into.append(Example(question, text[home[0] : home[1]], (a - home[0], b - home[0]), golds))
+        others = [(s, e) for s, e in spans if not any(g in text[s:e] for g in golds)]
+        if others:
+            s, e = rng.choice(others)
+            into.append(Example(question, text[s:e], None, golds))
+    return train, valid
+
+
+def encode(tokenizer, config: ReaderConfig, rows: list[Example]):  # type: ignore[no-untyped-def]
+    """The batch, the tokens a span may use ([CLS] and the sentence's), and the gold start and
+    end tokens (0, the [CLS], for the null answer and for answers truncation cut off)."""
+    import torch
+
+    batch = tokenizer(
+        [r.question for r in rows],
+        [r.sentence for r in rows],
+        truncation="longest_first",
+        max_length=config.max_length,
+        padding=True,
+        return_offsets_mapping=True,
+        return_tensors="pt",
+    )
+    offsets = batch.pop("offset_mapping").tolist()
+    allowed = torch.zeros(batch["input_ids"].shape, dtype=torch.bool)
+    starts, ends = [], []
+    for k, row in enumerate(rows):
+        ids = batch.sequence_ids(k)
+        mine = [t for t, s in enumerate(ids) if s == 1]
+        allowed[k, mine] = True
+        allowed[k, 0] = True
+        start = end = 0
+        if row.answer is not None:
+            a, b = row.answer
+            inside = [t for t in mine if offsets[k][t][0] < b and offsets[k][t][1] > a]
+            if inside and offsets[k][inside[-1]][1] >= b:
+                start, end = inside[0], inside[-1]
+        starts.append(start)
+        ends.append(end)
+    return batch, offsets, allowed, torch.tensor(starts), torch.tensor(ends)
+
+
+def evaluate(tokenizer, encoder, head, config: ReaderConfig, valid: list[Example]) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    import torch
+
+    encoder.eval()
+    em = em_given = f1s = given = null_right = n_pos = n_neg = 0.0
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for i in range(0, len(valid), 32):
+            rows = valid[i : i + 32]
+            batch, offsets, allowed, _, _ = encode(tokenizer, config, rows)
+            starts, ends = span_logits(encoder, head, batch)
+            for k, row in enumerate(rows):
+                mine = allowed[k].clone()
+                mine[0] = False
+                best = decode_span(starts[k].float(), ends[k].float(), mine)
+                text, margin = "", -1.0
+                if best:
+                    t0, t1, margin = best
+                    a, b = word_bounds(row.sentence, offsets[k][t0][0], offsets[k][t1][1])
+                    text = row.sentence[a:b]
+                if row.answer is None:
+                    n_neg += 1
+                    null_right += margin <= 0
+                    continue
+                n_pos += 1
+                em += exact_match(text, row.golds)
+                f1s += f1(text, row.golds)
+                if margin > 0:
+                    given += 1
+                    em_given += exact_match(text, row.golds)
+    encoder.train()
+    return {
+        "exact_match": round(em / n_pos, 4),
+        "f1": round(f1s / n_pos, 4),
+        "answer_sentences_given_a_span": round(given / n_pos, 4),
+        "exact_match_when_given": round(em_given / max(1, given), 4),
+        "other_sentences_given_none": round(null_right / max(1, n_neg), 4),
+    }
+
+
+def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: ignore[type-arg]
+    import torch
+
+    torch.manual_seed(SEED)
+    tokenizer, encoder, head = build(config)
+    data, valid = examples(args.squad, args.questions)
+    print(f"{len(data)} training examples, {len(valid)} validation", file=sys.stderr)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def loss_of(rows: list[Example]) -> Any:
+        batch, _, allowed, start, end = encode(tokenizer, config, rows)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            starts, ends = span_logits(encoder, head, batch)
+        starts = starts.float().masked_fill(~allowed, -1e4)
+        ends = ends.float().masked_fill(~allowed, -1e4)
+        return (loss_fn(starts, start) + loss_fn(ends, end)) / 2
+
+    history, seconds = fine_tune(
+        encoder,
+        head,
+        data,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=SEED,
+        loss_of=loss_of,
+        check=lambda: evaluate(tokenizer, encoder, head, config, valid),
+        checkpoint=args.checkpoint,
+        check_before=False,
+    )
+    return {
+        "encoder": encoder,
+        "head": head,
+        "history": history,
+        "examples": len(data),
+        "seconds": seconds,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
+    parser.add_argument("--base", default="sentence-transformers/all-MiniLM-L6-v2")
+    parser.add_argument("--layers", type=int, default=6)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--questions", type=int, default=16000, help="Sampled a run.")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--checkpoint", type=Path, help="Save here; resume from here.")
+    parser.add_argument("--batch-size", type=int, default=16, help="Examples a step.")
+    parser.add_argument("--lr", type=float, default=8e-5)
+    parser.add_argument("--out", type=Path, default=SPAN_READER_DIR)
+    args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    config = ReaderConfig(args.base, args.layers, args.max_length, context=False, task="span")
+    result = train(args, config)
+    save_weights(result["encoder"], result["head"], args.out)
+    meta = {
+        "base": config.base,
+        "layers": config.layers,
+        "max_length": config.max_length,
+        "task": config.task,
+        "trained_on": {
+            "data": f"SQuAD v1.1 train ({args.squad.name}), the 'reader' paragraphs of "
+            "eval.train.common.paragraphs",
+            "examples": result["examples"],
+            "epochs": args.epochs,
+            "lr": args.lr,
+            "batch_size": args.batch_size,
+            "seconds": result["seconds"],
+            "validation": result["history"],
+            "command": " ".join(["python -m eval.train.spans", *given]),
+        },
+    }
+    (args.out / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
+    print(json.dumps(result["history"]))
+    print(f"wrote {args.out / WEIGHTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
