@@ -113,7 +113,7 @@ def test_one_read_ranks_and_weighs_and_one_more_finds_the_short_answer(
     answerer = ExtractiveAnswerer(reader=reader, spans=spans)
     question = "Which province is Incirlik Air Base in?"
     draft = answerer.answer(question, indexed.search(question), indexed.term_weight)
-    assert draft.answered and draft.short_answer == "Adana", draft
+    assert draft.answered and draft.short_answer and "Adana" in draft.short_answer, draft
     assert (reader.calls, reader.sentences, spans.read) == (1, READ_TOP, 1)
 
 

@@ -32,7 +32,7 @@ def test_ask_answers_with_citations_that_match_the_article(client: TestClient) -
     response = client.post("/v1/ask", json={"question": "Who denied awareness of the airstrikes?"})
     assert response.status_code == 200
     answer = response.json()
-    assert answer["answered"] is True and answer["short_answer"] == "Mark Toner"
+    assert answer["answered"] is True and "Mark Toner" in answer["short_answer"]
     assert "Mark Toner" in answer["answer"] and "[1]" in answer["answer"]
     assert set(answer["timings_ms"]) == {"retrieve", "answer", "total"}
     article = client.get(f"/v1/articles/{SEED_ID}").json()

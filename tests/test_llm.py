@@ -57,7 +57,7 @@ def test_llm_answer_cites_exact_sentences(ask_with) -> None:  # type: ignore[no-
     [citation] = answer.citations
     assert "not aware" in citation.quote
     assert service.article(citation.article_id)[1][citation.start : citation.end] == citation.quote
-    assert answer.short_answer == "Mark Toner"
+    assert answer.short_answer and "Mark Toner" in answer.short_answer
     assert "Question: Who denied awareness of the airstrikes?" in llm.prompts[0]
 
 

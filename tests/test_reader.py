@@ -46,7 +46,9 @@ def logits(
     ],
 )
 def test_the_answering_sentence_scores_highest(question: str, answer: int) -> None:
-    z = logits(question, BRIDGE, BEFORE)
+    """Each sentence read alone (the sentence after an answer, read with the answer before it,
+    borrows some of its score: the answerer's ranker and judge weigh that)."""
+    z = logits(question, BRIDGE)
     assert max(range(len(BRIDGE)), key=lambda i: z[i]) == answer, z
 
 

@@ -240,8 +240,21 @@ def _judge(
     fitted = LogisticRegression(C=1.0, max_iter=2000).fit(
         np.array([features(r) for r in conf_rows]), np.array(cy)
     )
-    confidence = _linear(fitted, CONFIDENCE_FEATURES)
-    conf = fitted.predict_proba(np.array([features(r) for r in judged]))[:, 1]
+    # Near misses teach what to decline, but their share is no share people ask: rescale the
+    # confidence (Platt scaling of its logit) on the questions as asked, without them, so that
+    # among answers given with confidence p about p are right.
+    plain = [r for r in conf_rows if r.get("kind") != "swapped"]
+    logit = fitted.decision_function(np.array([features(r) for r in plain])).reshape(-1, 1)
+    platt = LogisticRegression(C=1e6, max_iter=2000).fit(
+        logit, np.array([r["answerable"] and contained(r, second_ratio) for r in plain])
+    )
+    scale, shift = float(platt.coef_[0][0]), float(platt.intercept_[0])
+    confidence = Linear(
+        CONFIDENCE_FEATURES,
+        tuple(scale * float(c) for c in fitted.coef_[0]),
+        scale * float(fitted.intercept_[0]) + shift,
+    )
+    conf = [confidence(dict(zip(CONFIDENCE_FEATURES, features(r), strict=True))) for r in judged]
     by_row = {id(r): float(c) for r, c in zip(judged, conf, strict=True)}
     # The most accurate threshold that declines at most MAX_FALSE_ABSTENTION of the answerable
     # questions: declining near misses must not cost more than that of the real answers.
