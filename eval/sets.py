@@ -14,6 +14,11 @@ from pydantic import BaseModel, Field, ValidationError
 from qa.ingest.articles import slugify
 from qa.types import Article
 
+# The public data (../shared/data/README.md), and the SQuAD file that is for evaluation only:
+# no trainer may learn from it (eval.train.common.paragraphs refuses its paragraphs).
+PUBLIC_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SQUAD_EVALUATION = PUBLIC_DATA / "squad-v1.1-dev.json"
+
 
 class EvalQuestion(BaseModel):
     """One line of a question set (the contract's eval file format)."""

@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.answer.readers import FROZEN, WEIGHTS
+from eval.sets import PUBLIC_DATA, SQUAD_EVALUATION
+from qa.answer.readers import CONFIG, FROZEN, WEIGHTS, ReaderConfig
 from qa.ingest.articles import slugify
 
 log = logging.getLogger(__name__)
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-DEFAULT_SQUAD = DATA / "squad-v1.1-train.json"
-# The evaluation set: no paragraph of it may reach a trainer (paragraphs() refuses them).
-DEV_SQUAD = DATA / "squad-v1.1-dev.json"
+DEFAULT_SQUAD = PUBLIC_DATA / "squad-v1.1-train.json"
 # The answerer learns from the paragraphs of this many Wikipedia articles (2,520 paragraphs of
 # SQuAD train, about the size of the SQuAD dev index it is measured on), at most a third of a
 # file's articles; the reader from the rest.
@@ -44,7 +42,7 @@ class Paragraph:
     part: str  # "reader" or "answerer": which trainer learns from it
 
 
-def paragraphs(path: Path, dev: Path | None = DEV_SQUAD) -> list[Paragraph]:
+def paragraphs(path: Path, dev: Path | None = SQUAD_EVALUATION) -> list[Paragraph]:
     """Every paragraph of a SQuAD file, each given to one trainer by its Wikipedia article:
     ANSWERER_TITLES articles (at most a third) to the answerer (eval.train.answerer), the rest
     to the readers (eval.train.reader, eval.train.spans), so the answerer sees the reader's
@@ -191,6 +189,42 @@ def _save_checkpoint(  # type: ignore[no-untyped-def]
     partial = path.with_name(path.name + ".partial")
     torch.save(state, partial)
     partial.replace(path)
+
+
+def reader_arguments(description: str, *, questions: int, batch_size: int, out: Path) -> Any:
+    """The argument parser both reader trainers start from (their own options are added on)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
+    parser.add_argument("--base", default="sentence-transformers/all-MiniLM-L6-v2")
+    parser.add_argument("--layers", type=int, default=6)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--questions", type=int, default=questions, help="Sampled a run.")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--lr", type=float, default=8e-5)
+    parser.add_argument("--checkpoint", type=Path, help="Save here; resume from here.")
+    parser.add_argument("--out", type=Path, default=out)
+    return parser
+
+
+def save_reader(
+    encoder: Any, head: Any, config: ReaderConfig, folder: Path, trained_on: dict[str, Any]
+) -> None:
+    """The weights (save_weights) and reader.json: the config readers.py restores, and how the
+    reader was trained."""
+    save_weights(encoder, head, folder)
+    meta = {
+        "base": config.base,
+        "layers": config.layers,
+        "max_length": config.max_length,
+        "context": config.context,
+        "task": config.task,
+        "trained_on": trained_on,
+    }
+    (folder / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {folder / WEIGHTS}")
 
 
 def save_weights(encoder: Any, head: Any, folder: Path) -> None:

@@ -32,9 +32,8 @@ from typing import Any
 
 from eval.metrics import exact_match, f1
 from eval.sets import swap_term
-from eval.train.common import DEFAULT_SQUAD, fine_tune, paragraphs, save_weights
+from eval.train.common import fine_tune, paragraphs, reader_arguments, save_reader
 from qa.answer.readers import (
-    CONFIG,
     READER_DIR,
     WEIGHTS,
     ReaderConfig,
@@ -324,48 +323,31 @@ def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: igno
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
-    parser.add_argument("--base", default="sentence-transformers/all-MiniLM-L6-v2")
-    parser.add_argument("--layers", type=int, default=6)
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--questions", type=int, default=20000, help="Sampled a run.")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=8, help="Questions a step.")
-    parser.add_argument("--lr", type=float, default=8e-5)
+    parser = reader_arguments(
+        __doc__.splitlines()[0], questions=20000, batch_size=8, out=READER_DIR
+    )
     parser.add_argument("--init", type=Path, help="A reader folder to start from.")
-    parser.add_argument("--checkpoint", type=Path, help="Save here; resume from here.")
     parser.add_argument("--no-check-before", dest="check_before", action="store_false")
-    parser.add_argument("--out", type=Path, default=READER_DIR)
     args = parser.parse_args(argv)
     given = sys.argv[1:] if argv is None else argv
     torch.set_num_threads(max(1, torch.get_num_threads()))
     config = ReaderConfig(args.base, args.layers, args.max_length, context=True)
     result = train(args, config)
-    save_weights(result["encoder"], result["head"], args.out)
-    meta = {
-        "base": config.base,
-        "layers": config.layers,
-        "max_length": config.max_length,
-        "context": config.context,
-        "task": config.task,
-        "trained_on": {
-            "data": f"SQuAD v1.1 train ({args.squad.name}), the 'reader' paragraphs of "
-            "eval.train.common.paragraphs",
-            "questions": result["questions"],
-            "pairs": result["pairs"],
-            "epochs": args.epochs,
-            "lr": args.lr,
-            "batch_size": args.batch_size,
-            "init": str(args.init) if args.init else None,
-            "seconds_last_run": result["seconds"],
-            "validation": result["history"],
-            "command": " ".join(["python -m eval.train.reader", *given]),
-        },
+    trained_on = {
+        "data": f"SQuAD v1.1 train ({args.squad.name}), the 'reader' paragraphs of "
+        "eval.train.common.paragraphs",
+        "questions": result["questions"],
+        "pairs": result["pairs"],
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "init": str(args.init) if args.init else None,
+        "seconds_last_run": result["seconds"],
+        "validation": result["history"],
+        "command": " ".join(["python -m eval.train.reader", *given]),
     }
-    (args.out / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
+    save_reader(result["encoder"], result["head"], config, args.out, trained_on)
     print(json.dumps(result["history"]))
-    print(f"wrote {args.out / WEIGHTS}")
     return 0
 
 

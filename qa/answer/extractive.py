@@ -66,8 +66,8 @@ class ExtractiveAnswerer:
         sentences = sentences_of(passages)
         judge = self.model.judge
         if not sentences or not q.weights:
-            zeros, nothing = [0.0] * len(sentences), [None] * len(sentences)
-            return Ranking(q, sentences, zeros, 0.0, self._bar(judge), judge, nothing)
+            zeros = [0.0] * len(sentences)
+            return Ranking(q, sentences, zeros, 0.0, self._bar(judge), judge)
         rows = sentence_features(q, sentences)
         first = [self.model.ranker(row) for row in rows]
         read = to_read(first)
@@ -93,7 +93,6 @@ class ExtractiveAnswerer:
             confidence,
             self._bar(judge),
             judge,
-            [found.get(i) for i in order],
         )
 
     def _bar(self, judge: Judge) -> float:
@@ -134,4 +133,3 @@ class Ranking:
     confidence: float
     threshold: float  # abstain below it
     judge: Judge
-    spans: Sequence[Found | None]  # the reader's best span of each sentence it read

@@ -216,18 +216,7 @@ class JointReader(_Fitted):
         offsets = batch.pop("offset_mapping").tolist()
         with self._lock, torch.inference_mode():
             logits, starts, ends = joint_logits(self._encoder, self._head, batch)
-        found: list[Found | None] = []
-        for k, sentence in enumerate(sentences):
-            best = decode_span(
-                starts[k], ends[k], sentence_tokens(batch, offsets, k, len(sentence))
-            )
-            if best is None:
-                found.append(None)
-                continue
-            i, j, margin = best
-            a, b = word_bounds(sentence, offsets[k][i][0], offsets[k][j][1])
-            found.append(Found(a, b, sentence[a:b], margin))
-        return [float(x) for x in logits], found
+        return [float(x) for x in logits], _best_spans(sentences, batch, offsets, starts, ends)
 
 
 class SpanReader(_Fitted):
@@ -258,18 +247,28 @@ class SpanReader(_Fitted):
         offsets = batch.pop("offset_mapping").tolist()
         with self._lock, torch.inference_mode():
             starts, ends = span_logits(self._encoder, self._head, batch)
-        found: list[Found | None] = []
-        for k, sentence in enumerate(sentences):
-            best = decode_span(
-                starts[k], ends[k], sentence_tokens(batch, offsets, k, len(sentence))
-            )
-            if best is None:
-                found.append(None)
-                continue
-            i, j, margin = best
-            a, b = word_bounds(sentence, offsets[k][i][0], offsets[k][j][1])
-            found.append(Found(a, b, sentence[a:b], margin))
-        return found
+        return _best_spans(sentences, batch, offsets, starts, ends)
+
+
+def _best_spans(
+    sentences: Sequence[str],
+    batch: Any,
+    offsets: list[list[tuple[int, int]]],
+    starts: Any,
+    ends: Any,
+) -> list[Found | None]:
+    """Each sentence's best span in whole words, from its pair's start and end logits; None when
+    truncation left none of its word pieces."""
+    found: list[Found | None] = []
+    for k, sentence in enumerate(sentences):
+        best = decode_span(starts[k], ends[k], sentence_tokens(batch, offsets, k, len(sentence)))
+        if best is None:
+            found.append(None)
+            continue
+        i, j, margin = best
+        a, b = word_bounds(sentence, offsets[k][i][0], offsets[k][j][1])
+        found.append(Found(a, b, sentence[a:b], margin))
+    return found
 
 
 def word_bounds(text: str, start: int, end: int) -> tuple[int, int]:
