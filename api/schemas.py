@@ -108,6 +108,10 @@ class AnswerOut(BaseModel):
         description="The passages the answer rests on (or the closest ones when it abstains)."
     )
     timings_ms: dict[str, float] = Field(description="retrieve, answer, total.")
+    answerer: Literal["extractive", "llm"] = Field(
+        description="Which answerer wrote `answer`: the extractive one (sentences quoted from "
+        "the articles) or the LLM (its claims checked against the cited sentences)."
+    )
 
 
 class ArticleIn(BaseModel):

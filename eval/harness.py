@@ -91,6 +91,8 @@ class Result:
     em: float | None
     f1: float | None
     latency_ms: float
+    answerer: str = "extractive"  # which answerer wrote the answer
+    invented: list[str] = field(default_factory=list)  # answer words no quote or question holds
 
 
 @dataclass
@@ -174,6 +176,12 @@ def score_question(q: EvalQuestion, target: Target, mode: str, needs_all_gold: b
         em=metrics.exact_match(got.get("short_answer"), q.accept) if q.answerable else None,
         f1=metrics.f1(got.get("short_answer"), q.accept) if q.answerable else None,
         latency_ms=latency,
+        answerer=got.get("answerer", "extractive"),
+        invented=(
+            metrics.invented_words(got["answer"], quotes, got["standalone_question"])
+            if got["answered"]
+            else []
+        ),
     )
 
 
@@ -212,6 +220,9 @@ def summarize(results: list[Result]) -> dict[str, Any]:
                 [r.correct for r in results if r.answered],
             )
         ),
+        # Which answerer wrote the answers given, and how many hold a word no source holds.
+        "written_by_llm": share([r.answerer == "llm" for r in results if r.answered]),
+        "answers_with_invented_words": sum(bool(r.invented) for r in results),
         "latency_p50_ms": round(metrics.percentile(latencies, 50), 1),
         "latency_p95_ms": round(metrics.percentile(latencies, 95), 1),
     }

@@ -69,6 +69,46 @@ def evidence_cited(quotes: Iterable[str], evidence: str) -> bool:
     return any(want in " ".join(q.translate(_QUOTES).split()).lower() for q in quotes)
 
 
+_MARKER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
+_WORDS = re.compile(r"[^\W_]+")
+# Words any answer may use without a source: function words and verbs of attribution.
+_FREE_WORDS = """
+    a an the and or but of in on at to for from by with as is was were are be been being has
+    had have it its he she they them their his her him this that these those who whom whose
+    which what when where why how there here then so also did do does into between during
+    through said says say stated told added according reported
+"""
+_FREE = frozenset(_FREE_WORDS.split())
+
+
+def invented_words(answer: str, quotes: Sequence[str], question: str = "") -> list[str]:
+    """Words of an answer that neither its quotes nor its question hold: every number and every
+    capitalised word must be there as written; other words may differ in their ending (their
+    first five letters must match a word there). A check of the answers that leave, written
+    apart from the one qa applies, so that it can catch what that one lets through."""
+    text = _MARKER.sub(" ", answer)
+    source = " ".join([*quotes, question]).translate(_QUOTES)
+    exact = {w.lower() for w in _WORDS.findall(source)}
+    roots = {_root(w) for w in exact}
+    invented = []
+    for word in _WORDS.findall(text.translate(_QUOTES)):
+        low = word.lower()
+        if low in exact or low in _FREE:
+            continue
+        if any(ch.isdigit() for ch in word) or word[0].isupper() or _root(low) not in roots:
+            invented.append(word)
+    return invented
+
+
+def _root(word: str) -> str:
+    """A word without a common English ending, cut to six letters ("created" -> "creat")."""
+    for ending in ("ing", "ed", "es", "s", "ly", "er", "e"):
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            word = word[: -len(ending)]
+            break
+    return word[:6]
+
+
 def first_rank(retrieved: Sequence[str], gold: Iterable[str]) -> int | None:
     """1-based rank of the first gold item in a ranked list, None when absent."""
     wanted = set(gold)

@@ -31,6 +31,8 @@ ROWS = [
     ("exact_match", "short answer EM"),
     ("f1", "short answer F1"),
     ("ece", "calibration error (ECE)"),
+    ("written_by_llm", "answers written by the LLM"),
+    ("answers_with_invented_words", "answers with invented words"),
     ("latency_p50_ms", "latency p50 ms"),
     ("latency_p95_ms", "latency p95 ms"),
 ]

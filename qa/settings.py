@@ -39,9 +39,20 @@ class Settings(BaseSettings):
         0, ge=0, description="Largest chunk in word pieces; 0 uses the model's whole window."
     )
     answerer: Literal["extractive", "llm"] = "extractive"
+    llm_provider: Literal["openai-like", "ollama", "llama-cpp"] = Field(
+        "openai-like",
+        description="How QA_ANSWERER=llm reaches its model: openai-like (any OpenAI-compatible "
+        "/v1 at QA_LLM_URL: llama.cpp's server, vLLM, LM Studio, Ollama's /v1), ollama "
+        "(Ollama's own API at QA_LLM_URL, default http://localhost:11434) or llama-cpp "
+        "(a GGUF file at QA_LLM_MODEL, run in this process).",
+    )
     llm_url: str | None = None
-    llm_model: str | None = None
+    llm_model: str | None = Field(
+        None, description="The model's name on the server, or a GGUF path for llama-cpp."
+    )
     llm_api_key: str | None = None
+    llm_timeout_s: float = Field(120, gt=0, description="How long one LLM reply may take.")
+    llm_max_tokens: int = Field(160, ge=16, description="Longest LLM reply, in tokens.")
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     allowed_hosts: Annotated[list[str], NoDecode] = Field(

@@ -147,6 +147,7 @@ class Answer:
     confidence: float
     citations: tuple[Citation, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
+    answerer: str = "extractive"  # which answerer wrote `answer`: "extractive" or "llm"
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's Answer JSON (api.schemas.AnswerOut documents and checks it)."""

@@ -74,3 +74,14 @@ def qa_server(env_overrides: dict[str, str]) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     with _running([sys.executable, "-m", "qa.cli", "serve"], f"{url}/healthz", env=env):
         yield url
+
+
+@contextmanager
+def llm_server() -> Iterator[str]:
+    """llama.cpp's OpenAI-compatible server (`qa serve-llm`) serving the packaged SmolLM2 GGUF
+    on a free port; yields its /v1 URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "qa.cli", "serve-llm", "--port", str(port)]
+    with _running(cmd, f"{url}/v1/models"):
+        yield f"{url}/v1"

@@ -53,7 +53,9 @@ def test_ingest_articles_ask(run, tmp_path: Path) -> None:  # type: ignore[no-un
         "confidence",
         "citations",
         "timings_ms",
+        "answerer",
     }
+    assert body["answerer"] == "extractive"
 
     readable = run(
         "ask",

@@ -102,6 +102,9 @@ function renderAnswer(answer, streamingText) {
   if (answer.answered && answer.short_answer) {
     item.append(el("span", { class: "short", text: `→ ${answer.short_answer}` }));
   }
+  if (answer.answered && answer.answerer === "llm") {
+    item.append(el("span", { class: "by", text: "Written by the LLM; every claim checked against its source." }));
+  }
   if (answer.citations.length) {
     item.append(el("ol", { class: "sources", "aria-label": answer.answered ? "Sources" : "Closest passages" },
       ...answer.citations.map((c) => el("li", {},

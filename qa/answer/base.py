@@ -24,6 +24,7 @@ class Draft:
     answered: bool
     confidence: float
     citations: tuple[Citation, ...]
+    answerer: str = "extractive"  # which answerer wrote the text: "extractive" or "llm"
 
 
 class Reader(Protocol):

@@ -49,15 +49,24 @@ def judge_sentences(
     return probs, judge.confidence(confidence_features(rows, probs, best, reader, span_of(best)))
 
 
-def pick(probs: Sequence[float], words: Sequence[int], second_ratio: float) -> list[int]:
+def pick(
+    probs: Sequence[float],
+    words: Sequence[int],
+    second_ratio: float,
+    on_topic: Sequence[bool] | None = None,
+) -> list[int]:
     """The sentences an answer quotes (indices, best first): the best, and the next of the two
-    after it whose probability is second_ratio of the best's, if both fit MAX_ANSWER_WORDS."""
+    after it whose probability is second_ratio of the best's, if both fit MAX_ANSWER_WORDS and,
+    given on_topic, that sentence shares a term with the question (a short sentence beside the
+    answer, such as an instruction planted in an article, can score high on its neighbour's
+    context alone)."""
     order = sorted(range(len(probs)), key=lambda i: -probs[i])
     picked = order[:1]
     for i in order[1:3]:
         if (
             probs[i] >= second_ratio * probs[order[0]]
             and words[order[0]] + words[i] <= MAX_ANSWER_WORDS
+            and (on_topic is None or on_topic[i])
         ):
             picked.append(i)
             break

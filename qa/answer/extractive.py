@@ -99,12 +99,18 @@ class ExtractiveAnswerer:
         return judge.threshold if self.threshold is None else self.threshold
 
     def answer(self, question: str, passages: Sequence[ScoredChunk], weight: TermWeight) -> Draft:
-        ranked = self.rank(question, passages, weight)
+        return self.from_ranking(self.rank(question, passages, weight))
+
+    def from_ranking(self, ranked: Ranking) -> Draft:
+        """The answer that a ranking of the passages' sentences gives: the best sentence (and a
+        second one when the judge finds it nearly as likely), or an abstention."""
         sentences, probs = ranked.sentences, ranked.probs
         if not sentences or not ranked.question.weights or ranked.confidence < ranked.threshold:
             return abstain(sentences[:2], ranked.confidence)
         words = [len(s.text.split()) for s in sentences]
-        chosen = pick(probs, words, ranked.judge.second_ratio)
+        asked = set(ranked.question.weights)
+        on_topic = [bool(asked & s.terms) for s in sentences]
+        chosen = pick(probs, words, ranked.judge.second_ratio, on_topic)
         picked = [sentences[i] for i in chosen]
         citations = cite(picked)
         text = " ".join(
