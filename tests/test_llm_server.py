@@ -179,3 +179,23 @@ def test_plain_and_streamed_answers_through_every_route(served: str) -> None:
             ]
         streamed = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
         assert streamed == content
+
+
+def test_the_llama_cpp_provider_runs_the_gguf_model_in_process(
+    llm_settings: Settings, embedder
+) -> None:  # type: ignore[no-untyped-def]
+    settings = llm_settings.model_copy(
+        update={
+            "llm_provider": "llama-cpp",
+            "llm_model": str(packaged_gguf()),
+            "data_dir": llm_settings.data_dir.parent / "in-process",
+        }
+    )
+    with Service(settings, embedder=embedder) as local:
+        local.ingest([SEEDS])
+        answers = [local.ask(q) for q in SEED_QUESTIONS[:4]]
+        for answer in answers:
+            assert_nothing_invented(answer, texts(local, answer))
+        answerer = local.answerer
+        assert isinstance(answerer, LLMAnswerer) and type(answerer.llm).__name__ == "LlamaCPP"
+    assert sum(a.answered for a in answers) >= 3

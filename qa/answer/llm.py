@@ -28,7 +28,7 @@ from qa.settings import Settings
 from qa.types import ScoredChunk
 
 if TYPE_CHECKING:
-    from llama_index.core.llms import LLM
+    from llama_index.core.llms import LLM, ChatMessage
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,13 @@ class LLMAnswerer:
         )
 
 
+def chatml(messages: Sequence[ChatMessage]) -> str:
+    """Messages in the ChatML template (SmolLM2, Qwen and many other GGUF models use it); for a
+    model with another template, pass your own llama-index LLM to LLMAnswerer."""
+    turns = [f"<|im_start|>{m.role.value}\n{m.content}<|im_end|>" for m in messages]
+    return "\n".join([*turns, "<|im_start|>assistant\n"])
+
+
 def llm_from_settings(settings: Settings) -> LLM:
     """The llama-index LLM that QA_LLM_PROVIDER, QA_LLM_URL and QA_LLM_MODEL describe."""
     provider = settings.llm_provider
@@ -150,12 +157,17 @@ def llm_from_settings(settings: Settings) -> LLM:
                 temperature=0.0,
                 request_timeout=settings.llm_timeout_s,
             )
+        from llama_index.core.llms import ChatMessage
         from llama_index.llms.llama_cpp import LlamaCPP
 
         return LlamaCPP(
             model_path=settings.llm_model,
             temperature=0.0,
             max_new_tokens=settings.llm_max_tokens,
+            context_window=4096,
+            model_kwargs={"n_ctx": 4096},
+            messages_to_prompt=chatml,
+            completion_to_prompt=lambda text: chatml([ChatMessage(role="user", content=text)]),
             verbose=False,
         )
     except ImportError as exc:
