@@ -77,6 +77,11 @@ class ChatRequest(AskRequest):
     )
 
 
+class CopyOut(BaseModel):
+    article_id: str = Field(description="Another article carrying the same story.")
+    title: str = Field(description="Its title.")
+
+
 class CitationOut(BaseModel):
     n: int = Field(description="The number its [n] markers in `answer` use.")
     article_id: str = Field(description="The cited article.")
@@ -85,6 +90,10 @@ class CitationOut(BaseModel):
     start: int = Field(description="Offset of the quote in the article text.")
     end: int = Field(description="End offset: `text[start:end] == quote`.")
     quote: str = Field(description="The exact passage.")
+    also_in: list[CopyOut] = Field(
+        description="The same story in other articles (copies and near copies, such as a "
+        "wire story in several outlets); only the best-matching copy is searched and cited."
+    )
 
 
 class AnswerOut(BaseModel):
@@ -138,6 +147,10 @@ class ArticleSummary(BaseModel):
     url: str | None = None
     chunks: int = Field(description="How many chunks it was split into.")
     chars: int = Field(description="Length of its text.")
+    copies: list[str] = Field(
+        default_factory=list,
+        description="Ids of the other articles that carry the same story (its group).",
+    )
 
 
 class ArticleOut(ArticleSummary):

@@ -113,11 +113,14 @@ def articles(settings: Settings, as_json: bool) -> None:
         items = service.articles()
     for a in items:
         if as_json:
-            click.echo(json.dumps(a.__dict__))
+            click.echo(json.dumps(a.__dict__ | {"copies": list(a.copies)}))
         else:
-            click.echo(f"{a.id}\t{a.title}\t{a.source or ''}\t{a.chunks} chunks")
+            copies = f"\tsame story as {', '.join(a.copies)}" if a.copies else ""
+            click.echo(f"{a.id}\t{a.title}\t{a.source or ''}\t{a.chunks} chunks{copies}")
     if not as_json:
-        click.echo(f"{len(items)} articles", err=True)
+        grouped = sum(bool(a.copies) for a in items)
+        stories = f" ({grouped} of them share their story with another)" if grouped else ""
+        click.echo(f"{len(items)} articles{stories}", err=True)
 
 
 @cli.command()
@@ -175,6 +178,9 @@ def format_answer(answer: Answer) -> str:
             quote = " ".join(c.quote.split())
             lines.append(f"  [{c.n}] {c.title} ({c.article_id}, {c.start}-{c.end})")
             lines.append(f'      "{quote}"')
+            if c.also_in:
+                named = "; ".join(f"{o.title} ({o.article_id})" for o in c.also_in)
+                lines.append(f"      also in {len(c.also_in)} other article(s): {named}")
     return "\n".join(lines)
 
 

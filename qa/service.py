@@ -20,7 +20,17 @@ from qa.index.retriever import Mode, Retriever
 from qa.index.store import ChromaStore, connect
 from qa.ingest.ingester import Ingester, Progress
 from qa.settings import Settings
-from qa.types import Answer, Article, ArticleInfo, Failure, Filters, IngestReport, ScoredChunk, Turn
+from qa.types import (
+    Answer,
+    Article,
+    ArticleInfo,
+    Copy,
+    Failure,
+    Filters,
+    IngestReport,
+    ScoredChunk,
+    Turn,
+)
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +141,19 @@ class Service:
         self.retriever.mark_stale()
 
     def articles(self) -> list[ArticleInfo]:
-        return sorted(self.retriever.refresh().articles.values(), key=lambda a: a.id)
+        """Every article, with the ids of its copies (other articles carrying its story)."""
+        snap = self.retriever.refresh()
+        return [
+            replace(info, copies=tuple(c for c in snap.groups[a] if c != a))
+            if a in snap.groups
+            else info
+            for a, info in sorted(snap.articles.items())
+        ]
 
     def article(self, article_id: str) -> tuple[ArticleInfo, str]:
-        return self.store.article(article_id)
+        info, text = self.store.article(article_id)
+        group = self.retriever.refresh().groups.get(article_id, ())
+        return replace(info, copies=tuple(c for c in group if c != article_id)), text
 
     def counts(self) -> dict[str, int]:
         snap = self.retriever.refresh()
@@ -183,9 +202,14 @@ class Service:
             )
         t0 = time.perf_counter()
         standalone = standalone_question(question, history)
+        snap = self.retriever.refresh()
         passages = self.search(standalone, top_k, filters, mode)
         t1 = time.perf_counter()
         draft = self.answerer.answer(standalone, passages, self.term_weight)
+        citations = tuple(
+            replace(c, also_in=_copies(c.article_id, snap.groups, snap.articles))
+            for c in draft.citations
+        )
         answer = Answer(
             question=question,
             standalone_question=standalone,
@@ -193,7 +217,7 @@ class Service:
             short_answer=draft.short_answer,
             answered=draft.answered,
             confidence=draft.confidence,
-            citations=draft.citations,
+            citations=citations,
             answerer=draft.answerer,
         )
         verify_citations(answer, lambda article_id: self._segments(article_id, passages))
@@ -246,6 +270,17 @@ class Service:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _copies(
+    article_id: str, groups: dict[str, tuple[str, ...]], articles: dict[str, ArticleInfo]
+) -> tuple[Copy, ...]:
+    """The other articles that carry the story of article_id, as citations name them."""
+    return tuple(
+        Copy(other, articles[other].title if other in articles else other)
+        for other in groups.get(article_id, ())
+        if other != article_id
+    )
 
 
 def make_answerer(settings: Settings) -> Answerer:

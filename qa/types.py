@@ -54,6 +54,7 @@ class ArticleInfo:
     date: int | None = None
     url: str | None = None
     path: str | None = None
+    copies: tuple[str, ...] = ()  # ids of other articles that carry the same story
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,14 @@ class Filters:
 
 
 @dataclass(frozen=True)
+class Copy:
+    """Another article that carries the same story (a wire story in another outlet)."""
+
+    article_id: str
+    title: str
+
+
+@dataclass(frozen=True)
 class Citation:
     """An exact passage of an article: quote == article.text[start:end]."""
 
@@ -125,6 +134,7 @@ class Citation:
     start: int
     end: int
     quote: str
+    also_in: tuple[Copy, ...] = ()  # the same story in other articles
 
 
 @dataclass(frozen=True)
@@ -152,7 +162,7 @@ class Answer:
     def to_dict(self) -> dict[str, Any]:
         """The contract's Answer JSON (api.schemas.AnswerOut documents and checks it)."""
         data = asdict(self)
-        data["citations"] = list(data["citations"])
+        data["citations"] = [c | {"also_in": list(c["also_in"])} for c in data["citations"]]
         data["confidence"] = round(self.confidence, 4)
         data["timings_ms"] = {k: round(v, 2) for k, v in self.timings_ms.items()}
         return data

@@ -111,7 +111,11 @@ function renderAnswer(answer, streamingText) {
         chip(c),
         el("span", {}, el("span", { class: "title", text: c.title }),
           document.createTextNode(" — "),
-          el("span", { class: "quote", text: `“${shorten(c.quote, 160)}”` }))))));
+          el("span", { class: "quote", text: `“${shorten(c.quote, 160)}”` }),
+          ...(c.also_in && c.also_in.length
+            ? [el("span", { class: "also", title: c.also_in.map((o) => `${o.title} (${o.article_id})`).join("\n"),
+                text: ` Also in ${c.also_in.length} other article${c.also_in.length > 1 ? "s" : ""}: ${c.also_in.map((o) => o.title).join("; ")}.` })]
+            : []))))));
   }
   const pct = Math.round(answer.confidence * 100);
   item.append(el("footer", {},

@@ -19,6 +19,7 @@ from typing import Literal
 import bm25s
 import numpy as np
 
+from qa.index.duplicates import Fingerprint, fingerprint, groups
 from qa.index.embedding import Embedder
 from qa.index.store import ChromaStore, StoredChunk
 from qa.text import tokenize
@@ -101,6 +102,7 @@ class Snapshot:
     articles: dict[str, ArticleInfo]
     lexical: LexicalIndex
     taken: float = field(default_factory=time.monotonic)
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # copies of one story
 
 
 class Retriever:
@@ -115,6 +117,7 @@ class Retriever:
         self._embedder = embedder
         self._sync_interval = sync_interval_s
         self._tokens: dict[str, list[str]] = {}
+        self._prints: dict[tuple[str, str], Fingerprint] = {}  # (article id, version)
         self._lock = threading.Lock()
         self._stale = False
         self._snapshot = Snapshot("", {}, LexicalIndex([], self._tokens), taken=0.0)
@@ -147,7 +150,9 @@ class Retriever:
             self._stale = False
             generation = self._store.generation()
             if generation == current.generation and not force:
-                self._snapshot = Snapshot(generation, current.articles, current.lexical)
+                self._snapshot = Snapshot(
+                    generation, current.articles, current.lexical, groups=current.groups
+                )
                 return self._snapshot
             started = time.perf_counter()
             manifest = self._store.manifest()
@@ -160,7 +165,9 @@ class Retriever:
             for key in [k for k in self._tokens if k not in live]:
                 del self._tokens[key]
             lexical = LexicalIndex(kept + fresh, self._tokens)
-            self._snapshot = Snapshot(generation, manifest, lexical)
+            self._snapshot = Snapshot(
+                generation, manifest, lexical, groups=self._regroup(manifest, fresh)
+            )
             log.debug(
                 "refreshed %d chunks in %.0f ms",
                 len(lexical.entries),
@@ -168,10 +175,26 @@ class Retriever:
             )
             return self._snapshot
 
+    def _regroup(
+        self, manifest: dict[str, ArticleInfo], fresh: list[StoredChunk]
+    ) -> dict[str, tuple[str, ...]]:
+        """The groups of copies among the current versions, fingerprinting only the versions
+        new since the last snapshot (from their chunks, which together hold the whole text)."""
+        texts: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        for e in fresh:
+            texts.setdefault((e.chunk.article_id, e.version), []).append((e.chunk.n, e.chunk.text))
+        for key, parts in texts.items():
+            self._prints[key] = fingerprint(" ".join(text for _, text in sorted(parts)))
+        current = {(a, i.version) for a, i in manifest.items()}
+        for key in [k for k in self._prints if k not in current]:
+            del self._prints[key]
+        return groups({a: f for (a, _), f in self._prints.items()})
+
     def search(
         self, query: str, top_k: int = 5, filters: Filters | None = None, mode: Mode = "hybrid"
     ) -> list[ScoredChunk]:
-        """The top_k chunks for a query, best first."""
+        """The top_k chunks for a query, best first; of several copies of one story, only the
+        copy with the best chunk is searched further (its chunks may all be returned)."""
         query = query.strip()
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
@@ -208,7 +231,16 @@ class Retriever:
             key: sum(w / (RRF_K + r[side]) for side, w in WEIGHTS.items() if side in r)
             for key, r in ranks.items()
         }
-        best = sorted(fused, key=lambda key: -fused[key])[:top_k]
+        best: list[str] = []
+        shown: dict[tuple[str, ...], str] = {}  # group -> the copy that represents it
+        for key in sorted(fused, key=lambda key: -fused[key]):
+            article_id = entries[key].chunk.article_id
+            group = snap.groups.get(article_id)
+            if group and shown.setdefault(group, article_id) != article_id:
+                continue  # a copy of a story already represented
+            best.append(key)
+            if len(best) == top_k:
+                break
         return [
             _scored(entries[k], fused[k], ranks[k], dense_scores.get(k), snap.articles)
             for k in best
