@@ -90,6 +90,7 @@ class CitationOut(BaseModel):
     start: int = Field(description="Offset of the quote in the article text.")
     end: int = Field(description="End offset: `text[start:end] == quote`.")
     quote: str = Field(description="The exact passage.")
+    date: int | None = Field(None, description="The article's date, Unix seconds, if known.")
     also_in: list[CopyOut] = Field(
         description="The same story in other articles (copies and near copies, such as a "
         "wire story in several outlets); only the best-matching copy is searched and cited."

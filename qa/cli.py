@@ -176,12 +176,21 @@ def format_answer(answer: Answer) -> str:
         lines.append("Sources:" if answer.answered else "Closest passages:")
         for c in answer.citations:
             quote = " ".join(c.quote.split())
-            lines.append(f"  [{c.n}] {c.title} ({c.article_id}, {c.start}-{c.end})")
+            dated = f", {_day(c.date)}" if c.date is not None else ""
+            lines.append(f"  [{c.n}] {c.title} ({c.article_id}{dated}, {c.start}-{c.end})")
             lines.append(f'      "{quote}"')
             if c.also_in:
                 named = "; ".join(f"{o.title} ({o.article_id})" for o in c.also_in)
                 lines.append(f"      also in {len(c.also_in)} other article(s): {named}")
     return "\n".join(lines)
+
+
+def _day(timestamp: int) -> str:
+    """A date as people write it: 11 August 2015."""
+    import datetime as dt
+
+    day = dt.datetime.fromtimestamp(timestamp, dt.UTC)
+    return f"{day.day} {day:%B %Y}"
 
 
 @cli.command("serve-llm")

@@ -135,6 +135,7 @@ class Citation:
     end: int
     quote: str
     also_in: tuple[Copy, ...] = ()  # the same story in other articles
+    date: int | None = None  # the article's date, Unix seconds (UTC), when known
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,14 @@ and a later story on the same dispute that is not a copy."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from api.server import create_app
+from qa.cli import format_answer
 from qa.index.duplicates import fingerprint, groups, jaccard
 from qa.service import Service
 from qa.settings import Settings
@@ -70,6 +72,10 @@ def test_search_shows_one_copy_and_citations_name_the_others(
         assert others == {a: t for a, t in TITLES.items() if a != cited.article_id}
         wire = answer.to_dict()["citations"][0]["also_in"]
         assert all(set(o) == {"article_id", "title"} for o in wire)
+        # Each citation carries its article's date, and the CLI shows both.
+        assert cited.date == int(dt.datetime(2025, 3, 11, tzinfo=dt.UTC).timestamp())
+        shown = format_answer(answer)
+        assert "11 March 2025" in shown and "also in 2 other article(s)" in shown
 
         # Re-ingesting changes nothing; removing a copy and rewriting another regroup them.
         again = service.ingest([folder])

@@ -110,6 +110,8 @@ function renderAnswer(answer, streamingText) {
       ...answer.citations.map((c) => el("li", {},
         chip(c),
         el("span", {}, el("span", { class: "title", text: c.title }),
+          ...(c.date != null ? [el("time", { class: "date", datetime: new Date(c.date * 1000).toISOString().slice(0, 10),
+            text: ` (${new Date(c.date * 1000).toLocaleDateString(undefined, { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" })})` })] : []),
           document.createTextNode(" — "),
           el("span", { class: "quote", text: `“${shorten(c.quote, 160)}”` }),
           ...(c.also_in && c.also_in.length

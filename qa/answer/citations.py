@@ -35,6 +35,7 @@ def cite(sentences: Sequence[Sentence]) -> tuple[Citation, ...]:
             start=s.start,
             end=s.end,
             quote=s.text,
+            date=s.passage.date,
         )
         for i, s in enumerate(sentences, start=1)
     )
