@@ -26,6 +26,7 @@ JsonInt = Annotated[int, BeforeValidator(_json_number)]
 JsonFloat = Annotated[float, BeforeValidator(_json_number)]
 TopK = Annotated[int, Field(ge=1, le=50), BeforeValidator(_json_number)]
 UnixSeconds = Annotated[int, Field(ge=EARLIEST, le=LATEST), BeforeValidator(_json_number)]
+Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", examples=["2015-08-12"])]
 
 
 class Turn(BaseModel):
@@ -67,6 +68,12 @@ class AskRequest(BaseModel):
     )
     top_k: TopK | None = Field(None, description="Passages to read (default 5).")
     filters: FiltersIn | None = Field(None, description="Restrict retrieval.")
+    since: Day | None = Field(
+        None, description="Only articles dated on or after this day (YYYY-MM-DD, UTC)."
+    )
+    until: Day | None = Field(
+        None, description="Only articles dated on or before this day (YYYY-MM-DD, UTC)."
+    )
 
 
 class ChatRequest(AskRequest):

@@ -93,7 +93,9 @@ def test_search_shows_one_copy_and_citations_name_the_others(
         assert all(not a.copies for a in service.articles())
 
 
-def test_the_api_lists_copies_and_cites_them(settings: Settings, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_lists_copies_cites_them_and_takes_a_date_range(
+    settings: Settings, embedder
+) -> None:  # type: ignore[no-untyped-def]
     with Service(settings, embedder=embedder) as service:
         service.ingest([COPIES])
         app = create_app(settings, service)
@@ -108,3 +110,17 @@ def test_the_api_lists_copies_and_cites_them(settings: Settings, embedder) -> No
             answer = client.post("/v1/ask", json={"question": QUESTION}).json()
             cited = next(c for c in answer["citations"] if c["article_id"] in STORY)
             assert len(cited["also_in"]) == 2
+
+            # since/until restrict the articles by their dates (the story: 11 March, the
+            # talks: 14 March); `until` takes in the whole of its day.
+            def cited_in(**days: str) -> set[str]:
+                got = client.post("/v1/ask", json={"question": QUESTION, **days}).json()
+                return {c["article_id"] for c in got["citations"]}
+
+            assert cited_in(since="2025-03-12") == {OTHER}
+            assert cited_in(until="2025-03-11") <= set(STORY)
+            assert cited_in(since="2025-03-11", until="2025-03-11") <= set(STORY)
+            bad = client.post("/v1/ask", json={"question": QUESTION, "since": "2025-02-30"})
+            assert (
+                bad.status_code == 422 and "since must be a day" in bad.json()["error"]["message"]
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import time
@@ -51,12 +52,32 @@ def answer_question(
 def _from_body(body: AskRequest) -> tuple[list[Turn], Filters | None]:
     turns = [Turn(t.role, t.content) for t in body.history]
     f = body.filters
-    filters = (
-        None
-        if f is None
-        else Filters(tuple(f.article_ids), tuple(f.sources), f.date_from, f.date_to)
-    )
-    return turns, filters
+    since, until = _day(body.since, "since"), _day(body.until, "until")
+    if f is None and since is None and until is None:
+        return turns, None
+    # `until` names a whole day: articles dated any time on it are in.
+    end = None if until is None else until + 86_399
+    date_from = _bound(max, f.date_from if f else None, since)
+    date_to = _bound(min, f.date_to if f else None, end)
+    ids, sources = (tuple(f.article_ids), tuple(f.sources)) if f else ((), ())
+    return turns, Filters(ids, sources, date_from, date_to)
+
+
+def _bound(pick: Any, *values: int | None) -> int | None:
+    """The tighter of the bounds given (pick: max for a lower bound, min for an upper)."""
+    given = [v for v in values if v is not None]
+    return pick(given) if given else None
+
+
+def _day(value: str | None, name: str) -> int | None:
+    """A YYYY-MM-DD day as the Unix seconds of its midnight (UTC)."""
+    if value is None:
+        return None
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a day as YYYY-MM-DD, got {value!r}") from None
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
 
 
 @router.post("/ask", response_model=AnswerOut, responses=ERRORS)

@@ -11,6 +11,15 @@ const state = { turns: loadTurns(), busy: false, articles: [], activeChip: null 
 function loadTurns() {
   try { return JSON.parse(localStorage.getItem(STORE)) || []; } catch { return []; }
 }
+/** The days the composer's date fields restrict the articles to, as the API takes them. */
+function dateRange() {
+  const range = {};
+  for (const name of ["since", "until"]) {
+    const value = document.getElementById(name).value;
+    if (value) range[name] = value;
+  }
+  return range;
+}
 function saveTurns() { localStorage.setItem(STORE, JSON.stringify(state.turns)); }
 
 function el(tag, attrs = {}, ...children) {
@@ -161,7 +170,7 @@ async function ask(question) {
   try {
     const response = await api("/v1/chat", {
       method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ question, history: prior, stream: true }),
+      body: JSON.stringify({ question, history: prior, stream: true, ...dateRange() }),
     });
     if (!response.ok) throw new Error(await errorMessage(response));
     const answer = await readStream(response, (soFar) => {
