@@ -89,6 +89,19 @@ class CopyOut(BaseModel):
     title: str = Field(description="Its title.")
 
 
+class DayOut(BaseModel):
+    start: int = Field(description="Offset of the word in the quote.")
+    end: int = Field(description="Its end in the quote.")
+    date: str = Field(description="The day it means, YYYY-MM-DD.")
+    label: str = Field(description="The same, for people: 11 August 2015.")
+
+
+class DateRangeOut(BaseModel):
+    since: str | None = Field(description="First day of the range (YYYY-MM-DD), or open.")
+    until: str | None = Field(description="Last day of the range (YYYY-MM-DD), or open.")
+    named: str = Field(description="How the question named it: 'March 2005', 'before 2005'.")
+
+
 class CitationOut(BaseModel):
     n: int = Field(description="The number its [n] markers in `answer` use.")
     article_id: str = Field(description="The cited article.")
@@ -98,6 +111,11 @@ class CitationOut(BaseModel):
     end: int = Field(description="End offset: `text[start:end] == quote`.")
     quote: str = Field(description="The exact passage.")
     date: int | None = Field(None, description="The article's date, Unix seconds, if known.")
+    days: list[DayOut] = Field(
+        default_factory=list,
+        description="Relative day words in the quote ('on Tuesday', 'yesterday') and the day "
+        "each means, counted from the article's date (none when it is unknown).",
+    )
     also_in: list[CopyOut] = Field(
         description="The same story in other articles (copies and near copies, such as a "
         "wire story in several outlets); only the best-matching copy is searched and cited."
@@ -125,6 +143,11 @@ class AnswerOut(BaseModel):
         description="The passages the answer rests on (or the closest ones when it abstains)."
     )
     timings_ms: dict[str, float] = Field(description="retrieve, answer, total.")
+    date_range: DateRangeOut | None = Field(
+        None,
+        description="The dates the question named, to which the answer kept its articles "
+        "(only when the request gives no dates and some articles are dated).",
+    )
     answerer: Literal["extractive", "llm"] = Field(
         description="Which answerer wrote `answer`: the extractive one (sentences quoted from "
         "the articles) or the LLM (its claims checked against the cited sentences)."

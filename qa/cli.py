@@ -166,6 +166,8 @@ def format_answer(answer: Answer) -> str:
     lines = []
     if answer.standalone_question != answer.question:
         lines.append(f"(understood as: {answer.standalone_question})")
+    if answer.date_range:
+        lines.append(f"(articles dated {answer.date_range['named']})")
     lines.append(answer.answer)
     if answer.short_answer:
         lines.append(f"Short answer: {answer.short_answer}")

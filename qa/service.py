@@ -14,6 +14,7 @@ from qa.answer.base import Answerer
 from qa.answer.citations import Segments, verify_citations
 from qa.answer.claims import verify_claims
 from qa.chat import standalone_question
+from qa.dates import TimeFrame, time_frame
 from qa.errors import ArticleNotFound, IndexEmpty, InvalidRequest
 from qa.index.embedding import Embedder, SentenceTransformerEmbedder
 from qa.index.retriever import Mode, Retriever
@@ -203,6 +204,9 @@ class Service:
         t0 = time.perf_counter()
         standalone = standalone_question(question, history)
         snap = self.retriever.refresh()
+        frame = self._time_frame(standalone, filters, snap.articles)
+        if frame is not None:
+            filters = replace(filters or Filters(), date_from=frame.start, date_to=frame.end)
         passages = self.search(standalone, top_k, filters, mode)
         t1 = time.perf_counter()
         draft = self.answerer.answer(standalone, passages, self.term_weight)
@@ -219,6 +223,7 @@ class Service:
             confidence=draft.confidence,
             citations=citations,
             answerer=draft.answerer,
+            date_range=frame.to_dict() if frame else None,
         )
         verify_citations(answer, lambda article_id: self._segments(article_id, passages))
         if answer.answered:
@@ -230,6 +235,20 @@ class Service:
             "total": (t2 - t0) * 1000,
         }
         return replace(answer, timings_ms=timings)
+
+    @staticmethod
+    def _time_frame(
+        question: str, filters: Filters | None, articles: dict[str, ArticleInfo]
+    ) -> TimeFrame | None:
+        """The dates the question names ("in March 2005", "before 2005", "this year"), to keep
+        the answer to articles dated then: only when the request gives no dates of its own and
+        the index has dated articles (undated ones cannot be placed in or out of a range)."""
+        if filters is not None and (filters.date_from is not None or filters.date_to is not None):
+            return None
+        dates = [a.date for a in articles.values() if a.date is not None]
+        if not dates:
+            return None
+        return time_frame(question, newest=max(dates))
 
     def _segments(self, article_id: str, passages: Sequence[ScoredChunk]) -> Segments:
         """The known text of the article version the passages came from: the article's whole

@@ -124,6 +124,17 @@ class Copy:
 
 
 @dataclass(frozen=True)
+class DayRef:
+    """A relative day word in a quote ("Tuesday") and the day it means, from the article's
+    date; start and end are offsets in the quote."""
+
+    start: int
+    end: int
+    date: str  # ISO 8601 day
+    label: str  # "11 August 2015"
+
+
+@dataclass(frozen=True)
 class Citation:
     """An exact passage of an article: quote == article.text[start:end]."""
 
@@ -136,6 +147,7 @@ class Citation:
     quote: str
     also_in: tuple[Copy, ...] = ()  # the same story in other articles
     date: int | None = None  # the article's date, Unix seconds (UTC), when known
+    days: tuple[DayRef, ...] = ()  # its relative day words, resolved against that date
 
 
 @dataclass(frozen=True)
@@ -159,11 +171,15 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
     answerer: str = "extractive"  # which answerer wrote `answer`: "extractive" or "llm"
+    # The dates the question named and the answer kept to: {"since", "until", "named"}.
+    date_range: dict[str, str | None] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's Answer JSON (api.schemas.AnswerOut documents and checks it)."""
         data = asdict(self)
-        data["citations"] = [c | {"also_in": list(c["also_in"])} for c in data["citations"]]
+        data["citations"] = [
+            c | {"also_in": list(c["also_in"]), "days": list(c["days"])} for c in data["citations"]
+        ]
         data["confidence"] = round(self.confidence, 4)
         data["timings_ms"] = {k: round(v, 2) for k, v in self.timings_ms.items()}
         return data

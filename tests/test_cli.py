@@ -54,8 +54,21 @@ def test_ingest_articles_ask(run, tmp_path: Path) -> None:  # type: ignore[no-un
         "citations",
         "timings_ms",
         "answerer",
+        "date_range",
     }
-    assert body["answerer"] == "extractive"
+    assert body["answerer"] == "extractive" and body["date_range"] is None
+    assert set(body["citations"][0]) == {
+        "n",
+        "article_id",
+        "title",
+        "chunk_id",
+        "start",
+        "end",
+        "quote",
+        "date",
+        "days",
+        "also_in",
+    }
 
     readable = run(
         "ask",

@@ -98,6 +98,9 @@ function renderAnswer(answer, streamingText) {
   if (answer.standalone_question && answer.standalone_question !== answer.question) {
     item.append(el("p", { class: "understood", text: `Understood as: ${answer.standalone_question}` }));
   }
+  if (answer.date_range) {
+    item.append(el("p", { class: "understood", text: `From articles dated ${answer.date_range.named}` }));
+  }
   const text = el("p", { class: "text" });
   if (!answer.answered) text.append(el("span", { class: "verdict", text: "Not in the articles." }));
   // Split on [n] markers; each becomes a chip button, the rest stays plain text.
@@ -122,7 +125,7 @@ function renderAnswer(answer, streamingText) {
           ...(c.date != null ? [el("time", { class: "date", datetime: new Date(c.date * 1000).toISOString().slice(0, 10),
             text: ` (${new Date(c.date * 1000).toLocaleDateString(undefined, { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" })})` })] : []),
           document.createTextNode(" — "),
-          el("span", { class: "quote", text: `“${shorten(c.quote, 160)}”` }),
+          quoteNode(c),
           ...(c.also_in && c.also_in.length
             ? [el("span", { class: "also", title: c.also_in.map((o) => `${o.title} (${o.article_id})`).join("\n"),
                 text: ` Also in ${c.also_in.length} other article${c.also_in.length > 1 ? "s" : ""}: ${c.also_in.map((o) => o.title).join("; ")}.` })]
@@ -144,6 +147,21 @@ function chip(citation) {
     "aria-label": `Source ${citation.n}: ${citation.title}`, "aria-pressed": "false",
     onclick: (e) => openSource(citation, e.currentTarget),
   }, String(citation.n));
+}
+
+/** A citation's quote, its relative day words ("Tuesday") showing the day they mean on hover. */
+function quoteNode(c) {
+  const days = (c.days || []).filter((d) => d.end <= 400);
+  if (!days.length) return el("span", { class: "quote", text: `“${shorten(c.quote, 160)}”` });
+  const node = el("span", { class: "quote" }, "“");
+  let at = 0;
+  for (const d of days) {
+    node.append(c.quote.slice(at, d.start).replace(/\s+/g, " "),
+      el("abbr", { class: "day", title: d.label, text: c.quote.slice(d.start, d.end) }));
+    at = d.end;
+  }
+  node.append(`${shorten(c.quote.slice(at), 120)}”`);
+  return node;
 }
 
 function shorten(text, n) {

@@ -7,8 +7,9 @@ import re
 from collections.abc import Callable, Sequence
 
 from qa.answer.features import Sentence
+from qa.dates import day_words
 from qa.errors import CitationError, QAError
-from qa.types import Answer, Citation
+from qa.types import Answer, Citation, DayRef
 
 # A citation marker in an answer: "[n]". The sentences quoted into an answer have their own
 # bracketed numbers (footnote references in scraped text) taken out by `unmarked`, so every
@@ -36,6 +37,10 @@ def cite(sentences: Sequence[Sentence]) -> tuple[Citation, ...]:
             end=s.end,
             quote=s.text,
             date=s.passage.date,
+            days=tuple(
+                DayRef(w.start, w.end, w.day.isoformat(), w.label)
+                for w in day_words(s.text, s.passage.date)
+            ),
         )
         for i, s in enumerate(sentences, start=1)
     )

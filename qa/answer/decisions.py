@@ -4,6 +4,7 @@ which sentences an answer quotes, and how long it may be."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 from qa.answer.base import NOT_COVERED, Draft
@@ -73,10 +74,49 @@ def pick(
     return picked
 
 
-def clip(text: str) -> str:
-    """At most MAX_ANSWER_WORDS words, with an ellipsis when cut."""
-    words = text.split()
-    return " ".join(words[:MAX_ANSWER_WORDS]) + (" …" if len(words) > MAX_ANSWER_WORDS else "")
+# "What do the articles say about the safe zone?", "How did different sources report the
+# strike?": questions that ask what several articles say, not for one fact.
+SURVEY = re.compile(
+    r"\b(?:what|how)\s+(?:do|did|does|have|has)\s+(?:the\s+|different\s+|other\s+|various\s+)?"
+    r"(?:articles?|sources|reports?|outlets|papers|newspapers|media|press|stories)\b"
+    r".*\b(?:say|said|report|reported|write|written|wrote|describe|described|cover|covered)\b",
+    re.IGNORECASE,
+)
+SURVEY_SENTENCES = 3
+SURVEY_WORDS = 30  # each of a survey's sentences is clipped to this many words
+# A survey quotes other articles' sentences that are at least this share as likely as the best:
+# in practice, the sentences the reader read (unread ones rank UNREAD times lower).
+SURVEY_RATIO = 0.05
+
+
+def is_survey(question: str) -> bool:
+    """Whether the question asks what several articles say (SURVEY)."""
+    return bool(SURVEY.search(question))
+
+
+def pick_survey(
+    probs: Sequence[float], articles: Sequence[str], ratio: float, limit: int = SURVEY_SENTENCES
+) -> list[int]:
+    """A survey's sentences (indices, best first): the best sentence of each article, for up to
+    `limit` articles, while a sentence stays `ratio` as likely as the best of all."""
+    order = sorted(range(len(probs)), key=lambda i: -probs[i])
+    picked: list[int] = []
+    seen: set[str] = set()
+    for i in order:
+        if picked and probs[i] < ratio * probs[order[0]]:
+            break
+        if articles[i] not in seen:
+            seen.add(articles[i])
+            picked.append(i)
+            if len(picked) == limit:
+                break
+    return picked
+
+
+def clip(text: str, words: int = MAX_ANSWER_WORDS) -> str:
+    """At most `words` words, with an ellipsis when cut."""
+    found = text.split()
+    return " ".join(found[:words]) + (" …" if len(found) > words else "")
 
 
 def abstain(closest: Sequence[Sentence], confidence: float) -> Draft:

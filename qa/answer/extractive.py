@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from qa.answer.base import Draft, Reader, SpanFinder
 from qa.answer.citations import cite, unmarked
-from qa.answer.decisions import abstain, clip, judge_sentences, pick, to_read
+from qa.answer.decisions import (
+    MAX_ANSWER_WORDS,
+    SURVEY_RATIO,
+    SURVEY_WORDS,
+    abstain,
+    clip,
+    is_survey,
+    judge_sentences,
+    pick,
+    pick_survey,
+    to_read,
+)
 from qa.answer.features import (
     Question,
     Sentence,
@@ -19,6 +30,7 @@ from qa.answer.features import (
     span_margin,
 )
 from qa.answer.model import AnswerModel, Judge, load_model
+from qa.dates import day_words, with_days
 from qa.types import ScoredChunk
 
 if TYPE_CHECKING:
@@ -110,11 +122,19 @@ class ExtractiveAnswerer:
         words = [len(s.text.split()) for s in sentences]
         asked = set(ranked.question.weights)
         on_topic = [bool(asked & s.terms) for s in sentences]
-        chosen = pick(probs, words, ranked.judge.second_ratio, on_topic)
+        survey = is_survey(ranked.question.text)
+        if survey:  # what several articles say: the best sentence of each of up to three
+            articles = [s.passage.chunk.article_id for s in sentences]
+            chosen = pick_survey(probs, articles, SURVEY_RATIO)
+            chosen = [i for i in chosen if i == chosen[0] or on_topic[i]]
+        else:
+            chosen = pick(probs, words, ranked.judge.second_ratio, on_topic)
         picked = [sentences[i] for i in chosen]
         citations = cite(picked)
+        most = SURVEY_WORDS if survey and len(picked) > 1 else MAX_ANSWER_WORDS
         text = " ".join(
-            f"{clip(unmarked(s.text))} [{c.n}]" for s, c in zip(picked, citations, strict=True)
+            f"{clip(unmarked(s.text), most)} [{c.n}]"
+            for s, c in zip(picked, citations, strict=True)
         )
         short = self.short_answer(picked, ranked.question)
         return Draft(text, short, True, ranked.confidence, citations)
@@ -125,7 +145,13 @@ class ExtractiveAnswerer:
         for s in sentences:  # one at a time: the first nearly always has it
             span = self.spans.find(q.text, [s.text])[0]
             if span is not None and span.margin > 0 and span.text:
-                return span.text
+                # "Tuesday" -> "Tuesday (11 August 2015)" when the article's date is known.
+                inside = [
+                    replace(w, start=w.start - span.start, end=w.end - span.start)
+                    for w in day_words(s.text, s.passage.date)
+                    if span.start <= w.start and w.end <= span.end
+                ]
+                return with_days(span.text, inside)
         return None
 
 
