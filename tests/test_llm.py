@@ -36,8 +36,8 @@ class ScriptedLLM(CustomLLM):
 
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         self.prompts.append(prompt)
-        asked = prompt.rsplit("Question:", 2)[-2:]  # the worked example comes first
-        for line in asked[0].splitlines() if len(asked) == 2 else []:
+        sentences = prompt.rsplit("Question:", 1)[0]
+        for line in sentences.splitlines():
             m = re.match(r"\[(\d+)\] (.*)", line)
             if m and self.phrase in m.group(2):
                 return CompletionResponse(text=self.template.format(n=m.group(1)))

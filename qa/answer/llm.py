@@ -40,13 +40,6 @@ SYSTEM = (
     "supports each claim in square brackets right after it, like [2]. Never add facts the "
     f"sentences do not state. If they do not answer the question, reply exactly {NOT_IN_ARTICLES}."
 )
-# One worked example: small models copy a format they are shown far better than one described.
-EXAMPLE_QUESTION = (
-    "Sentences:\n[1] The bridge reopened on Monday after repairs.\n"
-    "[2] Mayor Ana Ruiz said the repairs cost 4 million euros.\n\n"
-    "Question: How much did the repairs cost?"
-)
-EXAMPLE_ANSWER = "The repairs cost 4 million euros, Mayor Ana Ruiz said [2]."
 # Control tokens of common chat templates (ChatML, Llama 2/3, Gemma, Mistral): a sentence or a
 # question that holds one could otherwise open a fake system or assistant turn.
 _CONTROL = re.compile(
