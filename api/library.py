@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
+from qa.quotes import Quote
 from qa.types import Answer, Article, ArticleInfo, Failure, Filters, IngestReport, Turn
 
 
@@ -41,3 +42,5 @@ class Library(Protocol):
     def remove(self, article_id: str) -> None: ...
 
     def counts(self) -> dict[str, int]: ...
+
+    def quotes(self, speaker: str | None = None) -> list[tuple[Quote, ArticleInfo]]: ...

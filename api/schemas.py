@@ -188,6 +188,20 @@ class ArticleOut(ArticleSummary):
     text: str = Field(description="The text citations point into.")
 
 
+class QuoteOut(BaseModel):
+    article_id: str
+    title: str
+    date: int | None = Field(None, description="The article's date, Unix seconds, if known.")
+    chunk_id: str
+    speaker: str = Field(description="Who said it, as the article names them in full.")
+    verb: str = Field(description="How: said, denied, confirmed, according to, ...")
+    direct: bool = Field(description="Quoted words, rather than reported speech.")
+    said: str = Field(description="The quoted words, or the reported clause.")
+    quote: str = Field(description="The quoting sentence: `text[start:end]` of the article.")
+    start: int
+    end: int
+
+
 class IngestOut(BaseModel):
     added: int
     updated: int

@@ -22,7 +22,7 @@ from api.jobs import Jobs
 from api.library import Library
 from api.limits import ApiKeys, BodyLimit, HostCheck, OriginCheck, SecurityHeaders
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import articles, ask, health
+from api.routes import articles, ask, health, quotes
 from qa import errors
 from qa.settings import Settings
 
@@ -79,6 +79,7 @@ def create_app(settings: Settings, service: Library | None = None) -> FastAPI:
     app.include_router(ask.router, dependencies=keyed)
     app.include_router(articles.router, dependencies=keyed)
     app.include_router(articles.jobs_router, dependencies=keyed)
+    app.include_router(quotes.router, dependencies=keyed)
     app.include_router(health.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

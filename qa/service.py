@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -20,11 +21,13 @@ from qa.index.embedding import Embedder, SentenceTransformerEmbedder
 from qa.index.retriever import Mode, Retriever
 from qa.index.store import ChromaStore, connect
 from qa.ingest.ingester import Ingester, Progress
+from qa.quotes import Quote, find_quotes, speaks
 from qa.settings import Settings
 from qa.types import (
     Answer,
     Article,
     ArticleInfo,
+    Chunk,
     Copy,
     Failure,
     Filters,
@@ -95,6 +98,8 @@ class Service:
         self._answerer = answerer
         self._write_lock = _FairLock()
         self._texts: dict[tuple[str, str], str] = {}
+        # (article id, version) -> its quotes, and the chunk numbers of find_quotes' pieces
+        self._quotes: dict[tuple[str, str], tuple[list[Quote], list[int]]] = {}
 
     @property
     def answerer(self) -> Answerer:
@@ -156,6 +161,31 @@ class Service:
         group = self.retriever.refresh().groups.get(article_id, ())
         return replace(info, copies=tuple(c for c in group if c != article_id)), text
 
+    def quotes(self, speaker: str | None = None) -> list[tuple[Quote, ArticleInfo]]:
+        """The quotes of every article (of `speaker` when given: every word of the name in the
+        speaker's, "Toner" for Mark Toner), by article and then in article order; a quote's
+        `piece` is the number of its chunk. Found once per article version, then kept."""
+        snap = self.retriever.refresh()
+        pieces: dict[tuple[str, str], list[tuple[int, int, str]]] = {}
+        for e in snap.lexical.entries:
+            key = (e.chunk.article_id, e.version)
+            if key not in self._quotes:
+                pieces.setdefault(key, []).append((e.chunk.n, e.chunk.start, e.chunk.text))
+        for key, parts in pieces.items():
+            parts.sort()
+            found = find_quotes((start, text) for _, start, text in parts)
+            self._quotes[key] = (found, [n for n, _, _ in parts])
+        current = {(a, i.version) for a, i in snap.articles.items()}
+        for key in [k for k in self._quotes if k not in current]:
+            self._quotes.pop(key, None)
+        return [
+            (replace(q, piece=chunks[q.piece]), snap.articles[a])
+            for (a, v) in sorted(current)
+            for found, chunks in [self._quotes.get((a, v), ([], []))]
+            for q in found
+            if speaker is None or speaks(q, speaker)
+        ]
+
     def counts(self) -> dict[str, int]:
         snap = self.retriever.refresh()
         return {"articles": len(snap.articles), "chunks": len(snap.lexical.entries)}
@@ -207,9 +237,25 @@ class Service:
         frame = self._time_frame(standalone, filters, snap.articles)
         if frame is not None:
             filters = replace(filters or Filters(), date_from=frame.start, date_to=frame.end)
-        passages = self.search(standalone, top_k, filters, mode)
+        passages = self._quoted(standalone, filters, mode) or self.search(
+            standalone, top_k, filters, mode
+        )
         t1 = time.perf_counter()
         draft = self.answerer.answer(standalone, passages, self.term_weight)
+        if draft.answered and draft.citations and _WHO_SAID.match(standalone):
+            # "Who said '...'?": the speaker of the quote it cites, resolved in its article
+            # ("he said" three sentences after the name).
+            first = draft.citations[0]
+            speaker = next(
+                (
+                    q.speaker
+                    for q, i in self.quotes()
+                    if (i.id, q.start) == (first.article_id, first.start)
+                ),
+                None,
+            )
+            if speaker:
+                draft = replace(draft, short_answer=speaker)
         citations = tuple(
             replace(c, also_in=_copies(c.article_id, snap.groups, snap.articles))
             for c in draft.citations
@@ -235,6 +281,50 @@ class Service:
             "total": (t2 - t0) * 1000,
         }
         return replace(answer, timings_ms=timings)
+
+    def _quoted(self, question: str, filters: Filters | None, mode: Mode) -> list[ScoredChunk]:
+        """For "What did X say (about Y)?" and "Who said '...'?", X's quotes, or the quotes
+        holding those words, as the passages to answer from (each quoting sentence on its own,
+        retrieval scores from its chunk); empty for other questions or when none is found."""
+        said = _SAID.match(question)
+        who = _WHO_SAID.match(question)
+        if said is None and who is None:
+            return []
+        wanted = filters.article_ids if filters else ()
+        speaker = re.sub(r"(?i)^the\s+", "", said.group("who")) if said else None
+        found = [(q, info) for q, info in self.quotes(speaker) if not wanted or info.id in wanted]
+        if who is not None:
+            words = " ".join(who.group("words").lower().split())
+            found = [(q, i) for q, i in found if words in " ".join(q.sentence.lower().split())]
+        if not found:
+            return []
+        ranked = {p.chunk.article_id: p for p in self.search(question, 20, filters, mode)}
+        out = []
+        for q, info in found[:50]:
+            near = ranked.get(info.id)
+            out.append(
+                ScoredChunk(
+                    chunk=Chunk(info.id, q.piece, q.start, q.end, q.sentence),
+                    score=near.score if near else 0.0,
+                    title=info.title,
+                    source=info.source,
+                    date=info.date,
+                    url=info.url,
+                    dense_rank=near.dense_rank if near else None,
+                    lexical_rank=near.lexical_rank if near else None,
+                    dense_score=near.dense_score if near else None,
+                    version=info.version,
+                )
+            )
+        groups = self.retriever.snapshot.groups
+        shown: dict[tuple[str, ...], str] = {}  # one copy of a story, as search keeps it
+        kept = [
+            p
+            for p in sorted(out, key=lambda p: -p.score)
+            if not (g := groups.get(p.chunk.article_id))
+            or shown.setdefault(g, p.chunk.article_id) == p.chunk.article_id
+        ]
+        return kept[:20]
 
     @staticmethod
     def _time_frame(
@@ -289,6 +379,18 @@ class Service:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# "What did (Mark) Toner say (about pinpoint accuracy)?"; "Who said 'not aware'?"
+_SAID = re.compile(
+    r"^\s*what\s+(?:did|does|has|have|had)\s+(?P<who>(?!he\b|she\b|they\b|it\b)[\w’'.-]+"
+    r"(?:\s+[\w’'.-]+){0,3}?)\s+(?:say|said|tell|told)\b",
+    re.IGNORECASE,
+)
+_WHO_SAID = re.compile(
+    r"^\s*who\s+(?:said|says|told|wrote|stated|declared)\b[^\"“‘']*[\"“‘'](?P<words>[^\"”’]{3,}?)[\"”’']",
+    re.IGNORECASE,
+)
 
 
 def _copies(
