@@ -27,7 +27,7 @@ _VERBS = (
     "denies|confirmed|confirms|insisted|argued|noted|announced|admitted|acknowledged|urged|"
     "asked|replied|wrote|declared|described|promised|vowed"
 )
-_NAME = r"[A-Z][\w’'.-]*(?:\s+(?:[A-Z][\w’'.-]*|al|bin|de|van|von|der))*"
+_NAME = r"[A-Z][\w’'.-]*(?:\s+(?:[A-Z][\w’'.-]*|(?:al|bin|de|van|von|der)\b))*"
 _PRONOUN = r"[Hh]e|[Ss]he|[Tt]hey"
 _OPEN, _CLOSE = '["“]', '["”]'
 _WORDS_QUOTED = '[^"“”]{8,}?'
@@ -69,6 +69,9 @@ class Quote:
     verb: str  # "said", "denied", "according to", ...
     direct: bool  # quoted words, rather than reported speech
     piece: int = 0  # which of the pieces given to find_quotes holds it
+    # Where the article last gave the speaker's full name, when the quoting sentence does not
+    # ("..., he said"): that sentence's start, end, text and piece.
+    named: tuple[int, int, str, int] | None = None
 
 
 def find_quotes(segments: Iterable[tuple[int, str]]) -> list[Quote]:
@@ -76,23 +79,39 @@ def find_quotes(segments: Iterable[tuple[int, str]]) -> list[Quote]:
     chunks), with speakers resolved across the pieces."""
     out: list[Quote] = []
     names: list[str] = []  # full names met so far, latest last
+    before: list[str] = []  # the full names of the sentence before
+    where: dict[str, tuple[int, int, str, int]] = {}  # full name -> the sentence that gave it
     for piece, (offset, text) in enumerate(segments):
         for a, b in sentence_spans(text):
             sentence = text[a:b]
             found = _quote_in(sentence)
-            names += _full_names(sentence)
+            met = _full_names(sentence)
+            names += met
+            for name in met:
+                where[name] = (offset + a, offset + b, sentence, piece)
+            recent, before = [*before, *met], met
             if found is None:
                 continue
             who, said, verb, direct = found
-            speaker = _resolve(who, names, out)
+            speaker = _resolve(who, names, out, recent)
             if speaker:
+                named = None if speaker in sentence else where.get(speaker)
                 out.append(
                     Quote(
-                        offset + a, offset + b, sentence, speaker, said.strip(), verb, direct, piece
+                        offset + a,
+                        offset + b,
+                        sentence,
+                        speaker,
+                        said.strip(),
+                        verb,
+                        direct,
+                        piece,
+                        named,
                     )
                 )
                 if " " in speaker:
                     names.append(speaker)
+                    where.setdefault(speaker, (offset + a, offset + b, sentence, piece))
     return out
 
 
@@ -122,9 +141,13 @@ def _quote_in(sentence: str) -> tuple[str, str, str, bool] | None:
     return None
 
 
-def _resolve(who: str, names: list[str], earlier: list[Quote]) -> str | None:
-    """The speaker's full name: titles off, a surname or a pronoun resolved from before."""
+def _resolve(who: str, names: list[str], earlier: list[Quote], recent: list[str]) -> str | None:
+    """The speaker's full name: titles off, a surname resolved to the last full name it ends,
+    a pronoun to the last person named in this sentence or the one before, else to the speaker
+    of the quote before."""
     if re.fullmatch(_PRONOUN, who):
+        if recent:
+            return recent[-1]
         return earlier[-1].speaker if earlier else None
     words = who.strip(" .,;:").split()
     while len(words) > 1 and words[0].lower().strip(".") in _TITLES:

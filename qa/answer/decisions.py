@@ -5,12 +5,14 @@ which sentences an answer quotes, and how long it may be."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import cache
 
 from qa.answer.base import NOT_COVERED, Draft
 from qa.answer.citations import cite
 from qa.answer.features import Features, Sentence, confidence_features, final_row
 from qa.answer.model import Judge, Linear
+from qa.text import tokenize
 
 MAX_ANSWER_WORDS = 60
 # The reader reads the first ranker's best few sentences; reading more than four found no
@@ -89,9 +91,29 @@ SURVEY_WORDS = 30  # each of a survey's sentences is clipped to this many words
 SURVEY_RATIO = 0.05
 
 
+_SURVEY_WORDS = """
+    article articles say says said report reports reported source sources paper papers
+    newspaper newspapers media press story stories outlet outlets different various other
+    write wrote written describe described cover covered
+"""
+
+
 def is_survey(question: str) -> bool:
     """Whether the question asks what several articles say (SURVEY)."""
     return bool(SURVEY.search(question))
+
+
+def survey_covered(question_terms: Iterable[str], sentence_terms: Iterable[str]) -> bool:
+    """Whether a sentence holds every term of a survey's topic (the question's terms but those
+    that ask for a survey): the articles then say something about it, whatever the judge,
+    which weighs answers to one fact, makes of it."""
+    topic = set(question_terms) - _survey_terms()
+    return bool(topic) and topic <= set(sentence_terms)
+
+
+@cache
+def _survey_terms() -> frozenset[str]:
+    return frozenset(tokenize([_SURVEY_WORDS])[0])
 
 
 def pick_survey(

@@ -18,6 +18,7 @@ from qa.answer.decisions import (
     judge_sentences,
     pick,
     pick_survey,
+    survey_covered,
     to_read,
 )
 from qa.answer.features import (
@@ -117,12 +118,17 @@ class ExtractiveAnswerer:
         """The answer that a ranking of the passages' sentences gives: the best sentence (and a
         second one when the judge finds it nearly as likely), or an abstention."""
         sentences, probs = ranked.sentences, ranked.probs
-        if not sentences or not ranked.question.weights or ranked.confidence < ranked.threshold:
+        survey = is_survey(ranked.question.text)
+        confident = ranked.confidence >= ranked.threshold or (
+            survey
+            and bool(sentences)
+            and survey_covered(ranked.question.weights, sentences[0].terms)
+        )
+        if not sentences or not ranked.question.weights or not confident:
             return abstain(sentences[:2], ranked.confidence)
         words = [len(s.text.split()) for s in sentences]
         asked = set(ranked.question.weights)
         on_topic = [bool(asked & s.terms) for s in sentences]
-        survey = is_survey(ranked.question.text)
         if survey:  # what several articles say: the best sentence of each of up to three
             articles = [s.passage.chunk.article_id for s in sentences]
             chosen = pick_survey(probs, articles, SURVEY_RATIO)
