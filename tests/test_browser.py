@@ -223,3 +223,13 @@ def test_keyboard_only_use(page) -> None:  # type: ignore[no-untyped-def]
         .map(e => e.outerHTML)""")
     assert labels == []  # every visible control has a name
     assert json.dumps(page.dialogs) == "[]"
+
+
+def test_citations_show_their_date_and_the_day_a_weekday_means(page) -> None:  # type: ignore[no-untyped-def]
+    answer = _ask(page, "When did Priya Nandakumar win the Valmora chess open?")
+    source = answer.locator(".sources li").first
+    assert source.locator("time.date").get_attribute("datetime") == "2024-03-09"
+    day = source.locator("abbr.day").first
+    assert day.inner_text() == "Saturday" and day.get_attribute("title") == "9 March 2024"
+    # The words around the day word keep their spaces.
+    assert "on Saturday, beating" in source.locator(".quote").inner_text()

@@ -160,7 +160,8 @@ function quoteNode(c) {
       el("abbr", { class: "day", title: d.label, text: c.quote.slice(d.start, d.end) }));
     at = d.end;
   }
-  node.append(`${shorten(c.quote.slice(at), 120)}”`);
+  const tail = c.quote.slice(at).replace(/\s+/g, " ").trimEnd();  // keeps the space after the word
+  node.append(`${tail.length > 120 ? `${tail.slice(0, 119)}…` : tail}”`);
   return node;
 }
 
