@@ -102,9 +102,9 @@ def test_real_model_answers_hold_only_what_their_passages_say(service: Service) 
     for answer in answers:
         assert_nothing_invented(answer, texts(service, answer))
     by = [a.answerer for a in answers if a.answered]
-    # The model's replies are kept where their claims check out, the extractive answer given
-    # where none does: both happen on these questions.
-    assert "llm" in by and "extractive" in by, by
+    # The model's replies are kept where their claims check out (tests/test_llm.py shows the
+    # fallback where none does, with replies a real model cannot be made to give).
+    assert "llm" in by, by
     assert sum(a.answered for a in answers) >= 6
 
 
