@@ -117,27 +117,31 @@ def day_words(text: str, date: int | None) -> list[DayWord]:
     future = bool(_FUTURE.search(text))
     found = []
     for m in _DAY_WORD.finditer(text):
-        weekday, near, week = m.group(1), m.group(2), m.group(3)
-        if weekday:
-            wanted = _WEEKDAYS.index(weekday.lower())
-            lead = m.group().split()[0].lower()
-            if lead == "next" or (future and lead != "last"):
-                day = today + dt.timedelta(days=(wanted - today.weekday()) % 7 or 7)
-            else:
-                day = today - dt.timedelta(days=(today.weekday() - wanted) % 7)
-                if lead == "last" and day == today:
-                    day -= dt.timedelta(days=7)
-        elif near:
-            day = today + dt.timedelta(
-                days={"yesterday": -1, "today": 0, "tomorrow": 1}[near.lower()]
-            )
-        else:
-            # "last week" / "next week": the Monday of that week.
-            monday = today - dt.timedelta(days=today.weekday())
-            day = monday + dt.timedelta(days=-7 if week.lower() == "last" else 7)
+        try:
+            day = _day_of(m, today, future)
+        except OverflowError:  # an article dated in the first or last days of the calendar
+            continue
+        weekday, week = m.group(1), m.group(3)
         start = m.start(1) if weekday else m.start()
         found.append(DayWord(start, m.end(), text[start : m.end()], day, week=bool(week)))
     return found
+
+
+def _day_of(m: re.Match[str], today: dt.date, future: bool) -> dt.date:
+    """The day one match of _DAY_WORD means, from the article's day."""
+    weekday, near, week = m.group(1), m.group(2), m.group(3)
+    if weekday:
+        wanted = _WEEKDAYS.index(weekday.lower())
+        lead = m.group().split()[0].lower()
+        if lead == "next" or (future and lead != "last"):
+            return today + dt.timedelta(days=(wanted - today.weekday()) % 7 or 7)
+        day = today - dt.timedelta(days=(today.weekday() - wanted) % 7)
+        return day - dt.timedelta(days=7) if lead == "last" and day == today else day
+    if near:
+        return today + dt.timedelta(days={"yesterday": -1, "today": 0, "tomorrow": 1}[near.lower()])
+    # "last week" / "next week": the Monday of that week.
+    monday = today - dt.timedelta(days=today.weekday())
+    return monday + dt.timedelta(days=-7 if week.lower() == "last" else 7)
 
 
 def with_days(text: str, words: list[DayWord]) -> str:

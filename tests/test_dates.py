@@ -101,3 +101,11 @@ def test_short_answers_and_quotes_resolve_day_words_of_dated_articles_only(
     assert (tuesday.date, tuesday.label) == ("2005-03-15", "15 March 2005")
     festival = service.ask("When does the Aln river festival return?")  # an undated article
     assert festival.short_answer == "Saturday" and festival.citations[0].days == ()
+
+
+def test_day_words_at_the_ends_of_the_calendar_are_left_alone() -> None:
+    first = int(dt.datetime(1, 1, 1, tzinfo=dt.UTC).timestamp())  # a Monday
+    last = int(dt.datetime(9999, 12, 31, tzinfo=dt.UTC).timestamp())
+    assert day_words("He spoke yesterday.", first) == []  # the day before year 1
+    assert [w.label for w in day_words("He spoke today.", first)] == ["1 January 1"]
+    assert day_words("Talks resume next week.", last) == []
