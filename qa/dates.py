@@ -60,13 +60,17 @@ class TimeFrame:
 def time_frame(question: str, newest: int | None = None) -> TimeFrame | None:
     """The time the question names, or None. `newest` (the newest article's date) anchors
     "this year" and "last year"."""
+    try:
+        return _time_frame(question, newest)
+    except (ValueError, OverflowError):  # a day that does not exist, a year past 9999
+        return None
+
+
+def _time_frame(question: str, newest: int | None) -> TimeFrame | None:
     if m := _DAY_FIRST.search(question) or _MONTH_FIRST.search(question):
         a, b, year = m.groups()
         day, month = (int(a), _MONTHS[b.lower()]) if a.isdigit() else (int(b), _MONTHS[a.lower()])
-        try:
-            start = _at(int(year), month, day)
-        except ValueError:
-            return None
+        start = _at(int(year), month, day)
         return TimeFrame(start, start + 86_399, f"{day} {calendar.month_name[month]} {year}")
     if m := _IN_MONTH.search(question):
         month, year = _MONTHS[m.group(1).lower()], int(m.group(2))

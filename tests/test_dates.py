@@ -109,3 +109,4 @@ def test_day_words_at_the_ends_of_the_calendar_are_left_alone() -> None:
     assert day_words("He spoke yesterday.", first) == []  # the day before year 1
     assert [w.label for w in day_words("He spoke today.", first)] == ["1 January 1"]
     assert day_words("Talks resume next week.", last) == []
+    assert time_frame("What happened this year?", newest=last) is None  # no year after 9999
