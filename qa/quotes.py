@@ -27,7 +27,8 @@ _VERBS = (
     "denies|confirmed|confirms|insisted|argued|noted|announced|admitted|acknowledged|urged|"
     "asked|replied|wrote|declared|described|promised|vowed"
 )
-_NAME = r"[A-Z][\w’'.-]*(?:\s+(?:[A-Z][\w’'.-]*|(?:al|bin|de|van|von|der)\b))*"
+# A name: up to six capitalised words, with the particles of names between them.
+_NAME = r"[A-Z][\w’'.-]*(?:\s+(?:[A-Z][\w’'.-]*|(?:al|bin|de|van|von|der)\b)){0,5}"
 _PRONOUN = r"[Hh]e|[Ss]he|[Tt]hey"
 _OPEN, _CLOSE = '["“]', '["”]'
 _WORDS_QUOTED = '[^"“”]{8,}?'
@@ -48,6 +49,7 @@ _REPORTED = re.compile(
 )
 _ACCORDING = re.compile(rf"\baccording to (?:the\s+)?(?P<who>{_NAME})")
 
+MAX_SENTENCE = 1500  # characters: longer "sentences" (tables, lists run together) are skipped
 _TITLE_WORDS = """
     the a an in on at but and as spokesman spokeswoman spokesperson mr mrs ms dr sir dame lord
     lady president minister secretary chancellor leader chairman chairwoman chief head director
@@ -84,6 +86,8 @@ def find_quotes(segments: Iterable[tuple[int, str]]) -> list[Quote]:
     for piece, (offset, text) in enumerate(segments):
         for a, b in sentence_spans(text):
             sentence = text[a:b]
+            if len(sentence) > MAX_SENTENCE:
+                continue  # not prose, and the patterns would take time quadratic in it
             found = _quote_in(sentence)
             met = _full_names(sentence)
             names += met
