@@ -40,6 +40,7 @@ from qa.answer.readers import (
     build,
     decode_span,
     joint_logits,
+    pair_batch,
     sentence_tokens,
     word_bounds,
 )
@@ -170,16 +171,12 @@ def encode(tokenizer, config: ReaderConfig, pairs: list[tuple[str, Candidate]]):
     for one holding an answer the offsets cannot place (truncated, or a second annotator's)."""
     import torch
 
-    batch = tokenizer(
+    batch, offsets = pair_batch(
+        tokenizer,
         [q for q, _ in pairs],
         [config.passage(c.sentence, c.previous) for _, c in pairs],
-        truncation="longest_first",
-        max_length=config.max_length,
-        padding=True,
-        return_offsets_mapping=True,
-        return_tensors="pt",
+        config.max_length,
     )
-    offsets = batch.pop("offset_mapping").tolist()
     allowed = torch.zeros(batch["input_ids"].shape, dtype=torch.bool)
     starts, ends = [], []
     for k, (_, c) in enumerate(pairs):

@@ -31,6 +31,7 @@ from qa.answer.readers import (
     ReaderConfig,
     build,
     decode_span,
+    pair_batch,
     span_logits,
     word_bounds,
 )
@@ -86,16 +87,12 @@ def encode(tokenizer, config: ReaderConfig, rows: list[Example]):  # type: ignor
     end tokens (0, the [CLS], for the null answer and for answers truncation cut off)."""
     import torch
 
-    batch = tokenizer(
+    batch, offsets = pair_batch(
+        tokenizer,
         [r.question for r in rows],
         [r.sentence for r in rows],
-        truncation="longest_first",
-        max_length=config.max_length,
-        padding=True,
-        return_offsets_mapping=True,
-        return_tensors="pt",
+        config.max_length,
     )
-    offsets = batch.pop("offset_mapping").tolist()
     allowed = torch.zeros(batch["input_ids"].shape, dtype=torch.bool)
     starts, ends = [], []
     for k, row in enumerate(rows):

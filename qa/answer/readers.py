@@ -91,6 +91,23 @@ def build(config: ReaderConfig) -> tuple[Any, Any, Any]:
     return tokenizer, encoder, head
 
 
+def pair_batch(
+    tokenizer: Any, questions: Sequence[str], passages: Sequence[str], max_length: int
+) -> tuple[Any, list[list[tuple[int, int]]]]:
+    """Question/passage pairs as one padded batch of tensors (the passage truncated first), and
+    each pair's word-piece offsets, which place spans back in the text."""
+    batch = tokenizer(
+        list(questions),
+        list(passages),
+        truncation="longest_first",
+        max_length=max_length,
+        padding=True,
+        return_offsets_mapping=True,
+        return_tensors="pt",
+    )
+    return batch, batch.pop("offset_mapping").tolist()
+
+
 def joint_logits(encoder: Any, head: Any, batch: Any) -> tuple[Any, Any, Any]:
     """One pass of a joint reader: each pair's logit (the head over the mean of the last layer,
     as pooled_logits) and every token's start and end logits, all in float32."""
@@ -204,16 +221,12 @@ class JointReader(_Fitted):
         import torch
 
         previous = previous or [None] * len(sentences)
-        batch = self._tokenizer(
+        batch, offsets = pair_batch(
+            self._tokenizer,
             [question] * len(sentences),
             [self.config.passage(s, p) for s, p in zip(sentences, previous, strict=True)],
-            truncation="longest_first",
-            max_length=self.config.max_length,
-            padding=True,
-            return_offsets_mapping=True,
-            return_tensors="pt",
+            self.config.max_length,
         )
-        offsets = batch.pop("offset_mapping").tolist()
         with self._lock, torch.inference_mode():
             logits, starts, ends = joint_logits(self._encoder, self._head, batch)
         return [float(x) for x in logits], _best_spans(sentences, batch, offsets, starts, ends)
@@ -235,16 +248,12 @@ class SpanReader(_Fitted):
             return []
         import torch
 
-        batch = self._tokenizer(
+        batch, offsets = pair_batch(
+            self._tokenizer,
             [question] * len(sentences),
             list(sentences),
-            truncation="longest_first",
-            max_length=self.config.max_length,
-            padding=True,
-            return_offsets_mapping=True,
-            return_tensors="pt",
+            self.config.max_length,
         )
-        offsets = batch.pop("offset_mapping").tolist()
         with self._lock, torch.inference_mode():
             starts, ends = span_logits(self._encoder, self._head, batch)
         return _best_spans(sentences, batch, offsets, starts, ends)
