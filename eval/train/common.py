@@ -205,8 +205,21 @@ def reader_arguments(description: str, *, questions: int, batch_size: int, out: 
     parser.add_argument("--batch-size", type=int, default=batch_size)
     parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--checkpoint", type=Path, help="Save here; resume from here.")
+    parser.add_argument("--init", type=Path, help="A reader folder to start from.")
     parser.add_argument("--out", type=Path, default=out)
     return parser
+
+
+def load_init(encoder: Any, head: Any, folder: Path) -> None:
+    """Starts a reader from a trained one's weights (what save_weights wrote) instead of the
+    base model: a later run goes on learning from other questions."""
+    from safetensors.torch import load_file
+
+    state = load_file(folder / WEIGHTS)
+    head.load_state_dict({k[5:]: v.float() for k, v in state.items() if k.startswith("head.")})
+    encoder.load_state_dict(
+        {k: v.float() for k, v in state.items() if not k.startswith("head.")}, strict=False
+    )
 
 
 def save_reader(

@@ -32,10 +32,9 @@ from typing import Any
 
 from eval.metrics import exact_match, f1
 from eval.sets import swap_term
-from eval.train.common import fine_tune, paragraphs, reader_arguments, save_reader
+from eval.train.common import fine_tune, load_init, paragraphs, reader_arguments, save_reader
 from qa.answer.readers import (
     READER_DIR,
-    WEIGHTS,
     ReaderConfig,
     build,
     decode_span,
@@ -261,13 +260,7 @@ def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: igno
     torch.manual_seed(SEED)
     tokenizer, encoder, head = build(config)
     if args.init:
-        from safetensors.torch import load_file
-
-        state = load_file(args.init / WEIGHTS)
-        head.load_state_dict({k[5:]: v.float() for k, v in state.items() if k.startswith("head.")})
-        encoder.load_state_dict(
-            {k: v.float() for k, v in state.items() if not k.startswith("head.")}, strict=False
-        )
+        load_init(encoder, head, args.init)
     data, checks = groups(args.squad, args.questions)
     n_pairs = sum(len(g.candidates) for g in data)
     print(
@@ -323,7 +316,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = reader_arguments(
         __doc__.splitlines()[0], questions=20000, batch_size=8, out=READER_DIR
     )
-    parser.add_argument("--init", type=Path, help="A reader folder to start from.")
     parser.add_argument("--no-check-before", dest="check_before", action="store_false")
     args = parser.parse_args(argv)
     given = sys.argv[1:] if argv is None else argv

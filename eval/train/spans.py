@@ -1,7 +1,7 @@
 """Fine-tunes the span reader (qa/answer/readers.py SpanReader): which words of a sentence
 answer, the short answer.
 
-    python -m eval.train.spans [--squad PATH] [--questions 16000] [--epochs 1]
+    python -m eval.train.spans [--squad PATH] [--questions 16000] [--epochs 1] [--init FOLDER]
 
 Each sampled question of the "reader" paragraphs (eval.train.common.paragraphs: SQuAD train,
 never a paragraph of SQuAD dev, never one the answerer learns from) gives two examples: the
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.metrics import exact_match, f1
-from eval.train.common import fine_tune, paragraphs, reader_arguments, save_reader
+from eval.train.common import fine_tune, load_init, paragraphs, reader_arguments, save_reader
 from qa.answer.readers import (
     SPAN_READER_DIR,
     ReaderConfig,
@@ -155,6 +155,8 @@ def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: igno
 
     torch.manual_seed(SEED)
     tokenizer, encoder, head = build(config)
+    if args.init:
+        load_init(encoder, head, args.init)
     data, valid = examples(args.squad, args.questions)
     print(f"{len(data)} training examples, {len(valid)} validation", file=sys.stderr)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -205,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         "eval.train.common.paragraphs",
         "examples": result["examples"],
         "epochs": args.epochs,
+        "init": str(args.init) if args.init else None,
         "lr": args.lr,
         "batch_size": args.batch_size,
         "seconds": result["seconds"],
