@@ -212,7 +212,9 @@ class Retriever:
         entries: dict[str, StoredChunk] = {}
         ranks: dict[str, dict[str, int]] = {}
         dense_scores: dict[str, float] = {}
-        if mode in ("hybrid", "dense"):
+        # No committed article, nothing to find: the vector store is not asked (before its
+        # first write Chroma can fail a query racing that write: "Nothing found on disk").
+        if mode in ("hybrid", "dense") and snap.articles:
             vector = self._embedder.embed_query(query)
             for stored, sim in self._store.query(vector, fetch * 2, filters):
                 if not _current(stored, snap.articles):
