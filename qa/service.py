@@ -11,8 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from qa.answer.base import Answerer, Draft
-from qa.answer.citations import MARKER, Segments, unmarked, verify_citations
+from qa.answer.base import NOT_COVERED, Answerer, Draft
+from qa.answer.citations import MARKER, Segments, day_refs, unmarked, verify_citations
 from qa.answer.claims import verify_claims
 from qa.answer.decisions import clip
 from qa.chat import standalone_question
@@ -22,7 +22,16 @@ from qa.index.embedding import Embedder, SentenceTransformerEmbedder
 from qa.index.retriever import Mode, Retriever
 from qa.index.store import ChromaStore, connect
 from qa.ingest.ingester import Ingester, Progress
-from qa.quotes import Quote, find_quotes, speaks
+from qa.quotes import VERBS, Quote, article_quotes, speaks
+from qa.said import (
+    SaidQuestion,
+    about_them,
+    covers,
+    quoted_by,
+    quoting,
+    read_question,
+    says_who,
+)
 from qa.settings import Settings
 from qa.types import (
     Answer,
@@ -100,8 +109,8 @@ class Service:
         self._answerer = answerer
         self._write_lock = _FairLock()
         self._texts: dict[tuple[str, str], str] = {}
-        # (article id, version) -> its quotes, and the chunk numbers of find_quotes' pieces
-        self._quotes: dict[tuple[str, str], tuple[list[Quote], list[int]]] = {}
+        # (article id, version) -> its quotes, as stored at ingest
+        self._quotes: dict[tuple[str, str], list[Quote]] = {}
 
     @property
     def answerer(self) -> Answerer:
@@ -166,25 +175,28 @@ class Service:
     def quotes(self, speaker: str | None = None) -> list[tuple[Quote, ArticleInfo]]:
         """The quotes of every article (of `speaker` when given: every word of the name in the
         speaker's, "Toner" for Mark Toner), by article and then in article order; a quote's
-        `piece` is the number of its chunk. Found once per article version, then kept."""
+        `piece` is the number of its chunk. Read from the article records (found at ingest),
+        or found from the chunks for records stored without them, once per article version."""
         snap = self.retriever.refresh()
+        current = {(a, i.version) for a, i in snap.articles.items()}
+        missing = {a: v for a, v in current if (a, v) not in self._quotes}
+        stored = self.store.quotes_of(missing) if missing else {}
         pieces: dict[tuple[str, str], list[tuple[int, int, str]]] = {}
-        for e in snap.lexical.entries:
+        for a, v in missing.items():
+            if stored.get(a) is not None:
+                self._quotes[(a, v)] = stored[a] or []
+        for e in snap.lexical.entries:  # records stored without quotes: found from the chunks
             key = (e.chunk.article_id, e.version)
             if key not in self._quotes:
                 pieces.setdefault(key, []).append((e.chunk.n, e.chunk.start, e.chunk.text))
         for key, parts in pieces.items():
-            parts.sort()
-            found = find_quotes((start, text) for _, start, text in parts)
-            self._quotes[key] = (found, [n for n, _, _ in parts])
-        current = {(a, i.version) for a, i in snap.articles.items()}
+            self._quotes[key] = article_quotes(sorted(parts))
         for key in [k for k in self._quotes if k not in current]:
             self._quotes.pop(key, None)
         return [
-            (_in_chunks(q, chunks), snap.articles[a])
+            (q, snap.articles[a])
             for (a, v) in sorted(current)
-            for found, chunks in [self._quotes.get((a, v), ([], []))]
-            for q in found
+            for q in self._quotes.get((a, v), [])
             if speaker is None or speaks(q, speaker)
         ]
 
@@ -239,13 +251,14 @@ class Service:
         frame = self._time_frame(standalone, filters, snap.articles)
         if frame is not None:
             filters = replace(filters or Filters(), date_from=frame.start, date_to=frame.end)
-        passages = self._quoted(standalone, filters, mode) or self.search(
-            standalone, top_k, filters, mode
-        )
-        t1 = time.perf_counter()
-        draft = self.answerer.answer(standalone, passages, self.term_weight)
-        if draft.answered and draft.citations and _WHO_SAID.match(standalone):
-            draft = self._with_speaker(draft)
+        said = read_question(standalone)
+        if said is None:
+            passages = self.search(standalone, top_k, filters, mode)
+            t1 = time.perf_counter()
+            draft = self.answerer.answer(standalone, passages, self.term_weight)
+        else:  # its searches and answers interleave: all of it counts as answering
+            t1 = time.perf_counter()
+            draft, passages = self._who_said_what(standalone, said, top_k, filters, mode)
         citations = tuple(
             replace(c, also_in=_copies(c.article_id, snap.groups, snap.articles))
             for c in draft.citations
@@ -272,21 +285,133 @@ class Service:
         }
         return replace(answer, timings_ms=timings)
 
-    def _with_speaker(self, draft: Draft) -> Draft:
-        """A "Who said '...'?" answer with its speaker as the short answer, and, when the quoting
-        sentence names them only as "he" or by surname, the sentence that gives the full name
-        cited first, so the answer itself says who."""
-        first = draft.citations[0]
+    def _who_said_what(
+        self,
+        question: str,
+        said: SaidQuestion,
+        top_k: int | None,
+        filters: Filters | None,
+        mode: Mode,
+    ) -> tuple[Draft, list[ScoredChunk]]:
+        """A who-said-what question's draft and the passages it came from (qa/said.py):
+
+        - "Who said '...'?": the quote holding those words, naming its speaker; when no quote
+          holds them, the answerer over ordinary retrieval.
+        - "Who denied ...?": the answerer over ordinary retrieval, with the speaker of the
+          quote it cites as the short answer.
+        - "What did X say (about Y)?": the answerer over X's quotes; when none answers, the
+          answerer over ordinary retrieval, kept only when its answer quotes X (and holds Y).
+        """
+        quotes = self.quotes()
+        at = {(info.id, q.start): q for q, info in quotes}
+        if said.kind == "quoted":
+            found = [
+                (q, info)
+                for q, info in quotes
+                if said.words in " ".join(q.sentence.lower().split()) and _allowed(info, filters)
+            ]
+            if found:  # those holding the words as the words of a quotation, if any do
+                best = max(quoting(said.words, q) for q, _ in found)
+                found = [(q, info) for q, info in found if quoting(said.words, q) == best]
+                passages = self._quote_passages(question, found, filters, mode)
+                return self._quote_answer(found, passages), passages
+        passages = self.search(question, top_k, filters, mode)
+        if said.kind == "what":
+            return self._what_said(question, said, quotes, at, passages, filters, mode)
+        draft = self.answerer.answer(question, passages, self.term_weight)
+        if draft.answered and draft.citations:
+            first = draft.citations[0]
+            quote = at.get((first.article_id, first.start))
+            if quote is not None:
+                draft = (
+                    self._with_speaker(draft, quote) if says_who(said, quote) else _declined(draft)
+                )
+            elif not _ATTRIBUTED.search(first.quote):  # no one is said to say anything
+                draft = _declined(draft)
+        return draft, passages
+
+    def _what_said(
+        self,
+        question: str,
+        said: SaidQuestion,
+        quotes: list[tuple[Quote, ArticleInfo]],
+        at: dict[tuple[str, int], Quote],
+        passages: list[ScoredChunk],
+        filters: Filters | None,
+        mode: Mode,
+    ) -> tuple[Draft, list[ScoredChunk]]:
+        """What a speaker said (about a topic): an answer that quotes them, or none."""
+
+        def fits(draft: Draft) -> bool:
+            if not (draft.answered and draft.citations):
+                return False
+            first = draft.citations[0]
+            return quoted_by(
+                at.get((first.article_id, first.start)), first.quote, said.speaker
+            ) and covers(said.about, [c.quote for c in draft.citations])
+
+        theirs = [
+            (q, info)
+            for q, info in quotes
+            if (speaks(q, said.speaker) or said.speaker.lower() in q.speaker.lower())
+            and _allowed(info, filters)
+        ]
+        if theirs:
+            own = self._quote_passages(question, theirs, filters, mode)
+            for asked in (question, about_them(said)):
+                draft = self.answerer.answer(asked, own, self.term_weight)
+                if fits(draft):
+                    return draft, own
+                # Any quote of theirs that holds the whole topic is something they said about
+                # it, whatever the judge, which weighs answers to one fact, makes of it.
+                held = [c for c in draft.citations if said.about and covers(said.about, [c.quote])]
+                if held:
+                    first = replace(held[0], n=1)
+                    text = f"{clip(unmarked(first.quote))} [1]"
+                    return replace(draft, answer=text, answered=True, citations=(first,)), own
+        draft = self.answerer.answer(question, passages, self.term_weight)
+        if draft.answered and not fits(draft):
+            draft = _declined(draft)
+        return draft, passages
+
+    def _quote_answer(
+        self, found: list[tuple[Quote, ArticleInfo]], passages: list[ScoredChunk]
+    ) -> Draft:
+        """The answer to "Who said '...'?" when quotes hold those words: the best-ranked one,
+        its speaker the short answer. Its confidence is the share of those quotes that one
+        speaker said, at most 0.9: the words were found, only whose they are may be wrong."""
+        best = passages[0]
         quote = next(
-            (q for q, i in self.quotes() if (i.id, q.start) == (first.article_id, first.start)),
-            None,
+            q
+            for q, info in found
+            if (info.id, q.start) == (best.chunk.article_id, best.chunk.start)
         )
-        if quote is None:
-            return draft
+        share = sum(q.speaker == quote.speaker for q, _ in found) / len(found)
+        citation = Citation(
+            1,
+            best.chunk.article_id,
+            best.title,
+            best.chunk.id,
+            quote.start,
+            quote.end,
+            quote.sentence,
+            date=best.date,
+            days=day_refs(quote.sentence, best.date),
+        )
+        draft = Draft(f"{clip(unmarked(quote.sentence))} [1]", None, True, 0.9 * share, (citation,))
+        return self._with_speaker(draft, quote)
+
+    def _with_speaker(self, draft: Draft, quote: Quote) -> Draft:
+        """An answer citing `quote` first, with its speaker as the short answer, and, when the
+        quoting sentence names them only as "he" or by surname, the sentence that gives the
+        full name cited first, so the answer itself says who."""
+        first = draft.citations[0]
         draft = replace(draft, short_answer=quote.speaker)
         if quote.named is None or quote.speaker in draft.answer:
             return draft
         start, end, sentence, n = quote.named
+        if any(c.article_id == first.article_id and c.start == start for c in draft.citations):
+            return draft
         naming = Citation(
             1,
             first.article_id,
@@ -296,6 +421,7 @@ class Service:
             end,
             sentence,
             date=first.date,
+            days=day_refs(sentence, first.date),
         )
         moved = tuple(replace(c, n=c.n + 1) for c in draft.citations)
         text = MARKER.sub(lambda m: f"[{int(m.group(1)) + 1}]", draft.answer)
@@ -303,27 +429,21 @@ class Service:
             draft, answer=f"{clip(unmarked(sentence))} [1] {text}", citations=(naming, *moved)
         )
 
-    def _quoted(self, question: str, filters: Filters | None, mode: Mode) -> list[ScoredChunk]:
-        """For "Who said '...'?", the quotes holding those words as the passages to answer from
-        (each quoting sentence on its own, retrieval scores from its chunk); empty for other
-        questions or when none holds them. ("What did X say?" is left to the answerer over
-        ordinary retrieval: keeping it to the quotes found lost answers the patterns miss and
-        answered near misses, docs/experiments.md.)"""
-        who = _WHO_SAID.match(question)
-        if who is None:
-            return []
-        wanted = filters.article_ids if filters else ()
-        words = " ".join(who.group("words").lower().split())
-        found = [
-            (q, info)
-            for q, info in self.quotes()
-            if (not wanted or info.id in wanted) and words in " ".join(q.sentence.lower().split())
-        ]
-        if not found:
-            return []
-        ranked = {p.chunk.article_id: p for p in self.search(question, 20, filters, mode)}
+    def _quote_passages(
+        self,
+        question: str,
+        found: list[tuple[Quote, ArticleInfo]],
+        filters: Filters | None,
+        mode: Mode,
+    ) -> list[ScoredChunk]:
+        """Quotes as passages to answer from: each quoting sentence on its own, with the
+        retrieval scores of the question's best chunk of its article, best first, one copy of
+        a story (as search keeps it), at most 20."""
+        ranked: dict[str, ScoredChunk] = {}
+        for p in self.search(question, 20, filters, mode):
+            ranked.setdefault(p.chunk.article_id, p)
         out = []
-        for q, info in found[:50]:
+        for q, info in found:
             near = ranked.get(info.id)
             out.append(
                 ScoredChunk(
@@ -340,7 +460,7 @@ class Service:
                 )
             )
         groups = self.retriever.snapshot.groups
-        shown: dict[tuple[str, ...], str] = {}  # one copy of a story, as search keeps it
+        shown: dict[tuple[str, ...], str] = {}
         kept = [
             p
             for p in sorted(out, key=lambda p: -p.score)
@@ -404,21 +524,19 @@ class Service:
         self.close()
 
 
-# "Who said 'not aware'?"
-_WHO_SAID = re.compile(
-    r"^\s*who\s+(?:said|says|told|wrote|stated|declared)\b[^\"“‘']*[\"“‘'](?P<words>[^\"”’]{3,}?)[\"”’']",
-    re.IGNORECASE,
-)
+# An attribution the quote patterns may not have found: a verb of saying, or quotation marks.
+_ATTRIBUTED = re.compile(rf"\b(?:{VERBS}|according\s+to)\b|[\"“”]", re.IGNORECASE)
 
 
-def _in_chunks(quote: Quote, chunks: list[int]) -> Quote:
-    """The quote with its pieces numbered as the chunks they are."""
-    named = quote.named
-    return replace(
-        quote,
-        piece=chunks[quote.piece],
-        named=None if named is None else (named[0], named[1], named[2], chunks[named[3]]),
-    )
+def _declined(draft: Draft) -> Draft:
+    """The draft as "the articles don't say", citing what it would have answered with."""
+    text = NOT_COVERED + (" The closest passages are cited." if draft.citations else "")
+    return replace(draft, answer=text, short_answer=None, answered=False)
+
+
+def _allowed(info: ArticleInfo, filters: Filters | None) -> bool:
+    """Whether an article passes the request's filters (its ids, source and dates)."""
+    return filters is None or filters.admits(info)
 
 
 def _copies(

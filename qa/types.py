@@ -114,6 +114,21 @@ class Filters:
             or self.date_to is not None
         )
 
+    def admits(self, info: ArticleInfo) -> bool:
+        """Whether the article passes: its id, source and date (an undated article is outside
+        any date range, as in search)."""
+        if self.article_ids and info.id not in self.article_ids:
+            return False
+        if self.sources and info.source not in self.sources:
+            return False
+        if self.date_from is None and self.date_to is None:
+            return True
+        if info.date is None:
+            return False
+        return (self.date_from is None or info.date >= self.date_from) and (
+            self.date_to is None or info.date <= self.date_to
+        )
+
 
 @dataclass(frozen=True)
 class Copy:

@@ -144,7 +144,7 @@ def test_another_embedding_model_is_refused(settings: Settings, embedder) -> Non
 class CrashingStore(ChromaStore):
     """A real store that dies after writing chunks and before the commit point."""
 
-    def _commit(self, items):  # type: ignore[no-untyped-def]
+    def _commit(self, items, quotes):  # type: ignore[no-untyped-def]
         raise KeyboardInterrupt("power cut")
 
 

@@ -37,13 +37,15 @@ def cite(sentences: Sequence[Sentence]) -> tuple[Citation, ...]:
             end=s.end,
             quote=s.text,
             date=s.passage.date,
-            days=tuple(
-                DayRef(w.start, w.end, w.day.isoformat(), w.label)
-                for w in day_words(s.text, s.passage.date)
-            ),
+            days=day_refs(s.text, s.passage.date),
         )
         for i, s in enumerate(sentences, start=1)
     )
+
+
+def day_refs(text: str, date: int | None) -> tuple[DayRef, ...]:
+    """The relative day words of a quoted text, resolved against its article's date."""
+    return tuple(DayRef(w.start, w.end, w.day.isoformat(), w.label) for w in day_words(text, date))
 
 
 def verify_citations(answer: Answer, text_of: Callable[[str], Segments]) -> None:

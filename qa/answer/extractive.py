@@ -128,7 +128,10 @@ class ExtractiveAnswerer:
             return abstain(sentences[:2], ranked.confidence)
         words = [len(s.text.split()) for s in sentences]
         asked = set(ranked.question.weights)
-        on_topic = [bool(asked & s.terms) for s in sentences]
+        # A second sentence must share a term with the question, and say something the best
+        # does not (the same sentence in a near copy of the story adds nothing).
+        best = " ".join(sentences[max(range(len(probs)), key=lambda i: probs[i])].text.split())
+        on_topic = [bool(asked & s.terms) and " ".join(s.text.split()) != best for s in sentences]
         if survey:  # what several articles say: the best sentence of each of up to three
             articles = [s.passage.chunk.article_id for s in sentences]
             chosen = pick_survey(probs, articles, SURVEY_RATIO)

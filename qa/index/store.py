@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from qa.errors import ArticleNotFound, IndexLocked, IndexMismatch, StoreUnavailable
+from qa.quotes import Quote, decode
 from qa.settings import Settings
 from qa.types import Article, ArticleInfo, Chunk, Filters, date_in_range
 
@@ -175,6 +176,28 @@ class ChromaStore:
                 f"`qa remove {article_id}` deletes it"
             ) from None
 
+    def quotes_of(self, versions: dict[str, str]) -> dict[str, list[Quote] | None]:
+        """The stored quotes of the given article versions: None for a record written without
+        them, or whose quotes cannot be read (the caller finds them again); versions no longer
+        current are left out."""
+        out: dict[str, list[Quote] | None] = {}
+        ids = sorted(versions)
+        for i in range(0, len(ids), 500):
+            got = self.articles.get(ids=ids[i : i + 500], include=["metadatas", "documents"])
+            for article_id, meta, text in zip(
+                got["ids"], got["metadatas"], got["documents"], strict=True
+            ):
+                meta = meta or {}
+                if meta.get("version") != versions[article_id]:
+                    continue
+                stored = meta.get("quotes")
+                try:
+                    out[article_id] = decode(stored, text or "") if stored else None
+                except (ValueError, TypeError) as exc:
+                    log.warning("finding the quotes of %r again: %s", article_id, exc)
+                    out[article_id] = None
+        return out
+
     def chunks_of(self, versions: dict[str, str]) -> list[StoredChunk]:
         """The chunks of the given article versions (others' chunks are left out)."""
         out: list[StoredChunk] = []
@@ -219,13 +242,15 @@ class ChromaStore:
         self,
         items: Sequence[tuple[Article, str, Sequence[Chunk], np.ndarray]],
         replacing: Iterable[str] = (),
+        quotes: dict[str, str] | None = None,
     ) -> None:
         """Writes articles (article, version, chunks, vectors) in the crash-safe order; the ids in
-        `replacing` had an older version whose chunks go last."""
+        `replacing` had an older version whose chunks go last. `quotes` (article id -> the
+        quotes' JSON) go into the article records, so they commit with them."""
         if not items:
             return
         self._write_chunks(items)
-        self._commit(items)
+        self._commit(items, quotes or {})
         versions = {a.id: v for a, v, _, _ in items}
         self._drop_stale({i: versions[i] for i in replacing if i in versions})
 
@@ -258,10 +283,20 @@ class ChromaStore:
                 metadatas=metas[i : i + self._batch],
             )
 
-    def _commit(self, items: Sequence[tuple[Article, str, Sequence[Chunk], np.ndarray]]) -> None:
+    def _commit(
+        self,
+        items: Sequence[tuple[Article, str, Sequence[Chunk], np.ndarray]],
+        quotes: dict[str, str],
+    ) -> None:
         """Points each article record at its new version: the moment readers switch."""
         records = [
-            (a.id, a.text, _record_meta(a) | {"version": v, "chunks": len(c), "chars": len(a.text)})
+            (
+                a.id,
+                a.text,
+                _record_meta(a)
+                | {"version": v, "chunks": len(c), "chars": len(a.text)}
+                | {"quotes": quotes.get(a.id)},
+            )
             for a, v, c, _ in items
         ]
         for i in range(0, len(records), self._batch):

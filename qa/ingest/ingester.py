@@ -16,6 +16,7 @@ from qa.index.embedding import Embedder
 from qa.index.store import ChromaStore
 from qa.ingest.articles import iter_files, read_path
 from qa.ingest.chunking import chunk_article
+from qa.quotes import article_quotes, encode
 from qa.types import Article, ArticleInfo, Chunk, Failure, IngestReport
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,15 @@ class _Writer:
 
     def _write(self, items: list[tuple[Article, str, list[Chunk], np.ndarray]]) -> None:
         started = time.perf_counter()
-        self._store.put(items, replacing=[a.id for a, *_ in items if a.id in self._known])
+        # Who said what, found here, beside the next batch's embedding, and stored with the
+        # article record.
+        quotes = {
+            a.id: encode(article_quotes([(c.n, c.start, c.text) for c in chunks]))
+            for a, _, chunks, _ in items
+        }
+        self._store.put(
+            items, replacing=[a.id for a, *_ in items if a.id in self._known], quotes=quotes
+        )
         log.info(
             "stored %d articles (%d chunks) in %.0f ms",
             len(items),
