@@ -6,6 +6,7 @@ is downloaded.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Sequence
 from functools import cache
@@ -19,10 +20,12 @@ _PARAGRAPH = re.compile(r"[^\n]+")
 
 
 def nltk_data(name: str) -> Path:
-    """A file of the NLTK data llama-index ships."""
-    import llama_index.core
-
-    return Path(llama_index.core.__file__).parent / "_static" / "nltk_cache" / name
+    """A file of the NLTK data llama-index ships, found without importing llama-index (which
+    takes seconds a command that only splits sentences need not spend)."""
+    spec = importlib.util.find_spec("llama_index.core")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("llama-index is not installed: pip install article-qa")
+    return Path(spec.submodule_search_locations[0]) / "_static" / "nltk_cache" / name
 
 
 @cache
