@@ -20,8 +20,8 @@ _PARAGRAPH = re.compile(r"[^\n]+")
 
 
 def nltk_data(name: str) -> Path:
-    """A file of the NLTK data llama-index ships, found without importing llama-index (which
-    takes seconds a command that only splits sentences need not spend)."""
+    """A file of the NLTK data llama-index ships, found without importing llama-index (over a
+    second, after torch and transformers, that a command splitting sentences need not spend)."""
     spec = importlib.util.find_spec("llama_index.core")
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError("llama-index is not installed: pip install article-qa")
