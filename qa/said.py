@@ -7,8 +7,9 @@ Three kinds of question get answers built from the quotes qa/quotes.py finds:
     What did Tzekos say about the decision?     a speaker (and a topic): that speaker's quotes
 
 An answer to the third kind must quote the speaker (a sentence the quote patterns attribute to
-them, or one that names them beside an attribution verb) and, when a topic is asked about,
-hold its terms; otherwise the articles do not say what that speaker said about it.
+them, or one naming them with a verb of saying where the patterns found no quote) and, when a
+topic is asked about, hold all its terms; otherwise the articles do not say what that speaker
+said about it.
 """
 
 from __future__ import annotations
@@ -113,9 +114,9 @@ def quoting(words: str, quote: Quote) -> int:
 
 
 def quoted_by(quote: Quote | None, sentence: str, speaker: str) -> bool:
-    """Whether a sentence quotes the speaker: a quote of theirs, or a sentence that names them
-    (every word of the name) and holds quotation marks or an attribution verb, when the quote
-    patterns miss: "X, writing in The Times, said")."""
+    """Whether a sentence quotes the speaker: a quote the patterns give to them, or, where the
+    patterns found no quote, a sentence naming them (every word of the name) with quotation
+    marks or an attribution verb ("X, writing in The Times, said")."""
     if quote is not None:  # the patterns know whose it is
         return speaks(quote, speaker) or _describes(quote, speaker)
     words = set(re.findall(r"[\w’'-]+", sentence.lower()))
@@ -129,10 +130,17 @@ def quoted_by(quote: Quote | None, sentence: str, speaker: str) -> bool:
 def about_them(said: SaidQuestion) -> str:
     """The question asked of a speaker's own quotes, without the speaker: their quotes seldom
     name them ("..., he said"), and a reader looks for the names a question gives."""
-    verb = {"said": "say", "told": "tell", "wrote": "write", "written": "write"}.get(
-        said.verb, said.verb
-    )
+    verb = _BASE.get(said.verb, said.verb)
     return f"What did they {' '.join(filter(None, [verb, said.rest]))}?"
+
+
+_PAST = """
+    said:say told:tell wrote:write written:write confirmed:confirm denied:deny claimed:claim
+    admitted:admit announced:announce warned:warn revealed:reveal predicted:predict
+    promised:promise suggested:suggest argued:argue insisted:insist replied:reply
+    responded:respond added:add explained:explain
+"""
+_BASE = dict(pair.split(":") for pair in _PAST.split())
 
 
 def _describes(quote: Quote, speaker: str) -> bool:

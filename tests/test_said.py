@@ -40,6 +40,8 @@ def test_a_speakers_own_quotes_are_asked_without_the_speaker() -> None:
     assert about_them(said) == "What did they say about digital music?"
     pentagon = read_question("What did the Pentagon confirm?")
     assert pentagon is not None and about_them(pentagon) == "What did they confirm?"
+    confirmed = read_question("What has the Pentagon confirmed?")
+    assert confirmed is not None and about_them(confirmed) == "What did they confirm?"
     # a clause, not a topic: the answer need not hold its words ("took" for "taken")
     clause = read_question("What does the State Department say the coalition took?")
     assert clause is not None and clause.about == "" and clause.rest == "the coalition took"
