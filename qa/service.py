@@ -387,16 +387,14 @@ class Service:
             if (info.id, q.start) == (best.chunk.article_id, best.chunk.start)
         )
         share = sum(q.speaker == quote.speaker for q, _ in found) / len(found)
-        citation = Citation(
-            1,
+        citation = _first_citation(
             best.chunk.article_id,
             best.title,
-            best.chunk.id,
+            best.date,
+            quote.piece,
             quote.start,
             quote.end,
             quote.sentence,
-            date=best.date,
-            days=day_refs(quote.sentence, best.date),
         )
         draft = Draft(f"{clip(unmarked(quote.sentence))} [1]", None, True, 0.9 * share, (citation,))
         return self._with_speaker(draft, quote)
@@ -412,17 +410,7 @@ class Service:
         start, end, sentence, n = quote.named
         if any(c.article_id == first.article_id and c.start == start for c in draft.citations):
             return draft
-        naming = Citation(
-            1,
-            first.article_id,
-            first.title,
-            f"{first.article_id}:{n}",
-            start,
-            end,
-            sentence,
-            date=first.date,
-            days=day_refs(sentence, first.date),
-        )
+        naming = _first_citation(first.article_id, first.title, first.date, n, start, end, sentence)
         moved = tuple(replace(c, n=c.n + 1) for c in draft.citations)
         text = MARKER.sub(lambda m: f"[{int(m.group(1)) + 1}]", draft.answer)
         return replace(
@@ -526,6 +514,24 @@ class Service:
 
 # An attribution the quote patterns may not have found: a verb of saying, or quotation marks.
 _ATTRIBUTED = re.compile(rf"\b(?:{VERBS}|according\s+to)\b|[\"“”]", re.IGNORECASE)
+
+
+def _first_citation(
+    article_id: str, title: str, date: int | None, n: int, start: int, end: int, sentence: str
+) -> Citation:
+    """Citation [1] of a sentence of chunk n of an article, its day words resolved."""
+    chunk_id = Chunk(article_id, n, start, end, sentence).id
+    return Citation(
+        1,
+        article_id,
+        title,
+        chunk_id,
+        start,
+        end,
+        sentence,
+        date=date,
+        days=day_refs(sentence, date),
+    )
 
 
 def _declined(draft: Draft) -> Draft:
