@@ -98,8 +98,12 @@ def _labelled(text: str, qa: dict) -> list[Candidate]:  # type: ignore[type-arg]
     return out
 
 
-def groups(path: Path, questions: int, seed: int = SEED) -> tuple[list[Group], list[Check]]:
-    """Training groups of `questions` sampled questions, and validation checks."""
+def groups(
+    path: Path, questions: int, seed: int = SEED, after: int = 0
+) -> tuple[list[Group], list[Check]]:
+    """Training groups of `questions` sampled questions, and validation checks. `after`: leave
+    out the questions a run of that many (same seed) sampled, so a run started from its weights
+    (--init) learns from questions it has not seen; the validation paragraphs stay the same."""
     import bm25s
     import numpy as np
 
@@ -130,6 +134,9 @@ def groups(path: Path, questions: int, seed: int = SEED) -> tuple[list[Group], l
 
     held = {n for n in range(len(mine)) if rng.random() < VALID_SHARE}
     asked = [(n, qa) for n, p in enumerate(mine) if n not in held for qa in p.qas]
+    if after:
+        seen = {id(item) for item in rng.sample(asked, min(after, len(asked)))}
+        asked = [item for item in asked if id(item) not in seen]
     asked = rng.sample(asked, min(questions, len(asked)))
     train = []
     for n, qa in asked:
@@ -143,7 +150,8 @@ def groups(path: Path, questions: int, seed: int = SEED) -> tuple[list[Group], l
         picked += same_topic(n, 1) + lexical_miss(question, n)
         golds = tuple(a["text"] for a in qa["answers"])
         train.append(Group(question, tuple(picked), golds))
-    checks = []
+    # The checks draw from their own generator, so they are the same whatever the run trains on.
+    checks, rng = [], random.Random(seed + 2)
     pool = [(n, qa) for n in sorted(held) for qa in mine[n].qas]
     for n, qa in rng.sample(pool, min(VALID_QUESTIONS, len(pool))):
         labelled = _labelled(mine[n].text, qa)
@@ -261,7 +269,7 @@ def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: igno
     tokenizer, encoder, head = build(config)
     if args.init:
         load_init(encoder, head, args.init)
-    data, checks = groups(args.squad, args.questions)
+    data, checks = groups(args.squad, args.questions, after=args.after)
     n_pairs = sum(len(g.candidates) for g in data)
     print(
         f"{len(data)} questions, {n_pairs} pairs, {len(checks)} validation questions",
@@ -317,6 +325,12 @@ def main(argv: list[str] | None = None) -> int:
         __doc__.splitlines()[0], questions=20000, batch_size=8, out=READER_DIR
     )
     parser.add_argument("--no-check-before", dest="check_before", action="store_false")
+    parser.add_argument(
+        "--after",
+        type=int,
+        default=0,
+        help="Skip the questions an earlier run of this many sampled (start it with --init).",
+    )
     args = parser.parse_args(argv)
     given = sys.argv[1:] if argv is None else argv
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -331,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         "lr": args.lr,
         "batch_size": args.batch_size,
         "init": str(args.init) if args.init else None,
+        "after": args.after,
         "seconds_last_run": result["seconds"],
         "validation": result["history"],
         "command": " ".join(["python -m eval.train.reader", *given]),
