@@ -59,6 +59,11 @@ GATES = {
 )
 @click.option("--compare", help="Several retrieval modes side by side, e.g. hybrid,dense,lexical.")
 @click.option(
+    "--answer-with",
+    help="The modes whose answers are measured (default: every mode); the others measure "
+    "retrieval alone, which is much faster. 'none': retrieval only.",
+)
+@click.option(
     "--calibrate",
     is_flag=True,
     help="Find the abstention threshold with the best accuracy on these sets.",
@@ -82,6 +87,7 @@ def eval_command(
     holdout: float,
     mode: str,
     compare: str | None,
+    answer_with: str | None,
     calibrate: bool,
     json_path: Path | None,
     html_path: Path | None,
@@ -94,6 +100,16 @@ def eval_command(
     bad = [m for m in modes if m not in ("hybrid", "dense", "lexical")]
     if bad:
         raise click.BadParameter(f"unknown mode {bad[0]!r}", param_hint="--compare")
+    answered = set(modes)
+    if answer_with is not None:
+        answered = {m.strip() for m in answer_with.split(",")} - {"none"}
+        if answered - set(modes):
+            raise click.BadParameter(
+                f"{sorted(answered - set(modes))[0]!r} is not a mode of this run",
+                param_hint="--answer-with",
+            )
+    if url and answered != set(modes):
+        raise click.UsageError("--answer-with works in-process: a deployment gives no rankings")
     if url and (calibrate or corpus):
         raise click.UsageError("--calibrate and --corpus work in-process, not with --url")
     try:
@@ -122,7 +138,7 @@ def eval_command(
                     for m in modes:
                         name = f"{qset.name} [{m}]" if len(modes) > 1 else qset.name
                         with _progress(len(qset.questions), f"asking {name}") as tick:
-                            runs.append(run_set(qset, target, m, name, tick))
+                            runs.append(run_set(qset, target, m, name, tick, m in answered))
     except QAError as exc:
         raise click.ClickException(str(exc)) from exc
     if calibrate:

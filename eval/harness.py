@@ -93,6 +93,7 @@ class Result:
     latency_ms: float
     answerer: str = "extractive"  # which answerer wrote the answer
     invented: list[str] = field(default_factory=list)  # answer words no quote or question holds
+    asked: bool = True  # False: only retrieval was measured (run_set's answer=False)
 
 
 @dataclass
@@ -118,14 +119,55 @@ def run_set(
     mode: str = "hybrid",
     name: str | None = None,
     tick: Callable[[int], Any] | None = None,
+    answer: bool = True,
 ) -> Run:
-    """Asks every question (re-asking a follow-up's earlier questions first) and scores it."""
+    """Asks every question (re-asking a follow-up's earlier questions first) and scores it; with
+    answer=False, only what retrieval finds for it is measured (a follow-up, whose standalone
+    question needs the earlier answers, is still asked)."""
     run = Run(name or f"{qset.name} [{mode}]")
     for q in qset.questions:
-        run.results.append(score_question(q, target, mode, qset.needs_all_gold))
+        if answer or q.history or not q.gold_articles:
+            result = score_question(q, target, mode, qset.needs_all_gold)
+        else:
+            result = score_retrieval(q, target, mode, qset.needs_all_gold)
+        run.results.append(result)
         if tick:
             tick(1)
     return run
+
+
+def score_retrieval(q: EvalQuestion, target: Target, mode: str, needs_all_gold: bool) -> Result:
+    """Where retrieval ranks a question's gold articles, without answering it."""
+    started = time.perf_counter()
+    retrieved = target.retrieve(q.question, 10, mode)
+    latency = (time.perf_counter() - started) * 1000
+    if retrieved is None:
+        raise ValueError("this target cannot be asked for rankings (a remote deployment)")
+    return Result(
+        id=q.id,
+        kind=q.kind,
+        question=q.question,
+        standalone_question=q.question,
+        expected=q.accept,
+        answerable=q.answerable,
+        answer="",
+        short_answer=None,
+        answered=False,
+        confidence=0.0,
+        correct=False,
+        would_be_right=False,
+        evidence_cited=None,
+        quote_mismatches=0,
+        retrieval_measured=True,
+        rank=metrics.first_rank(retrieved, q.gold_articles),
+        support_recalled=(
+            metrics.all_recalled(retrieved, q.gold_articles, 10) if needs_all_gold else None
+        ),
+        em=None,
+        f1=None,
+        latency_ms=latency,
+        asked=False,
+    )
 
 
 def score_question(q: EvalQuestion, target: Target, mode: str, needs_all_gold: bool) -> Result:
@@ -186,22 +228,25 @@ def score_question(q: EvalQuestion, target: Target, mode: str, needs_all_gold: b
 
 
 def summarize(results: list[Result]) -> dict[str, Any]:
-    """Every figure of a run; None where the set cannot say (no gold articles, no evidence)."""
+    """Every figure of a run; None where the set cannot say (no gold articles, no evidence, no
+    question answered: a retrieval-only run)."""
 
     def share(items: list[bool]) -> float | None:
         return round(sum(items) / len(items), 4) if items else None
 
+    retrieved = results
+    results = [r for r in results if r.asked]
     answerable = [r for r in results if r.answerable]
     unanswerable = [r for r in results if not r.answerable]
-    ranks = [r.rank for r in results if r.retrieval_measured]
-    latencies = [r.latency_ms for r in results]
+    ranks = [r.rank for r in retrieved if r.retrieval_measured]
+    latencies = [r.latency_ms for r in results or retrieved]
     by_kind = {
         kind: share([r.correct for r in results if r.kind == kind])
         for kind in ("answerable", "unanswerable", "follow-up")
         if any(r.kind == kind for r in results)
     }
     out: dict[str, Any] = {
-        "questions": len(results),
+        "questions": len(retrieved),
         "accuracy": share([r.correct for r in results]),
         "accuracy_by_kind": by_kind,
         "answer_accuracy": share([r.correct for r in answerable]),
@@ -210,7 +255,7 @@ def summarize(results: list[Result]) -> dict[str, Any]:
         "evidence_rate": share(
             [bool(r.evidence_cited) for r in results if r.evidence_cited is not None]
         ),
-        "quote_mismatches": sum(r.quote_mismatches for r in results),
+        "quote_mismatches": sum(r.quote_mismatches for r in results) if results else None,
         "exact_match": _mean([r.em for r in answerable if r.em is not None]),
         "f1": _mean([r.f1 for r in answerable if r.f1 is not None]),
         # Calibration: among the answers given, how far the confidence is from the share right.
@@ -222,7 +267,7 @@ def summarize(results: list[Result]) -> dict[str, Any]:
         ),
         # Which answerer wrote the answers given, and how many hold a word no source holds.
         "written_by_llm": share([r.answerer == "llm" for r in results if r.answered]),
-        "answers_with_invented_words": sum(bool(r.invented) for r in results),
+        "answers_with_invented_words": sum(bool(r.invented) for r in results) if results else None,
         "latency_p50_ms": round(metrics.percentile(latencies, 50), 1),
         "latency_p95_ms": round(metrics.percentile(latencies, 95), 1),
     }
@@ -230,7 +275,7 @@ def summarize(results: list[Result]) -> dict[str, Any]:
         for k in (1, 5, 10):
             out[f"hit@{k}"] = round(metrics.hit_at(ranks, k)["score"], 4)
         out["mrr"] = round(metrics.mrr(ranks)["score"], 4)
-    support = [r.support_recalled for r in results if r.support_recalled is not None]
+    support = [r.support_recalled for r in retrieved if r.support_recalled is not None]
     if support:
         out["support_recall@10"] = share(support)
     return out

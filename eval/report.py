@@ -71,7 +71,7 @@ def print_terminal(
         failed = [
             r
             for r in run.results
-            if not r.correct or r.quote_mismatches or r.evidence_cited is False
+            if r.asked and (not r.correct or r.quote_mismatches or r.evidence_cited is False)
         ]
         if not failed:
             continue
@@ -135,7 +135,7 @@ margin:.5rem}}img{{max-width:520px}}.bad td{{text-align:left;vertical-align:top}
 def _failure_rows(run: Run) -> str:
     out = []
     for r in run.results:
-        if r.correct:
+        if r.correct or not r.asked:
             continue
         expected = " | ".join(r.expected) if r.answerable else "(abstain)"
         out.append(

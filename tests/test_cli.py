@@ -137,3 +137,70 @@ def test_eval_gate_fails_when_it_should(run, tmp_path: Path) -> None:  # type: i
     assert result.exit_code == 1
     assert "gate failed: wrong: accuracy 0.0 < 0.5" in result.stdout
     assert "expected: Somebody Else" in result.stdout
+
+
+def test_eval_measures_retrieval_alone_for_the_modes_not_answered(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`--answer-with` answers with the modes it names; the other modes of `--compare` only rank
+    each question's gold article, which is all a retrieval comparison needs."""
+    topics = [
+        (
+            "Lighthouses",
+            "The Hook lighthouse in Wexford has guided ships for eight centuries.",
+            "Which lighthouse has guided ships for eight centuries?",
+            "The Hook lighthouse",
+        ),
+        (
+            "Glaciers",
+            "The Aletsch glacier is the largest glacier in the Alps, about 23 kilometres long.",
+            "How long is the Aletsch glacier?",
+            "about 23 kilometres",
+        ),
+        (
+            "Bridges",
+            "The Charles Bridge in Prague was begun in 1357 under King Charles IV.",
+            "When was the Charles Bridge begun?",
+            "1357",
+        ),
+    ]
+    data = [
+        {
+            "title": title,
+            "paragraphs": [
+                {
+                    "context": text,
+                    "qas": [
+                        {
+                            "id": f"q{n}",
+                            "question": question,
+                            "answers": [{"text": answer, "answer_start": text.index(answer)}],
+                        }
+                    ],
+                }
+            ],
+        }
+        for n, (title, text, question, answer) in enumerate(topics)
+    ]
+    squad = tmp_path / "tiny-squad.json"
+    squad.write_text(json.dumps({"version": "1.1", "data": data}))
+    out = tmp_path / "runs.json"
+    result = run(
+        "eval",
+        str(squad),
+        "--compare",
+        "hybrid,dense",
+        "--answer-with",
+        "hybrid",
+        "--json",
+        str(out),
+    )
+    assert result.exit_code == 0, result.stdout
+    answered, ranked = json.loads(out.read_text())["runs"]
+    assert answered["name"].endswith("[hybrid]") and ranked["name"].endswith("[dense]")
+    assert all(r["asked"] for r in answered["results"])
+    assert answered["summary"]["answer_accuracy"] == 1.0
+    assert not any(r["asked"] for r in ranked["results"])
+    assert ranked["summary"]["hit@1"] == 1.0 and ranked["summary"]["questions"] == 3
+    assert ranked["summary"]["accuracy"] is None and ranked["summary"]["accuracy_by_kind"] == {}
+    wrong = run("eval", str(squad), "--compare", "hybrid,dense", "--answer-with", "lexical")
+    assert wrong.exit_code == 2 and "'lexical' is not a mode of this run" in wrong.output
+

@@ -45,7 +45,10 @@ def test_squad_open_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.chdir(tmp_path)
     squad = shared_data("squad-v1.1-dev.json")
     code, runs = _eval(
-        tmp_path, str(squad), "--sample", "500", "--seed", "0", "--compare", "hybrid,dense,lexical"
+        tmp_path,
+        str(squad),
+        *("--sample", "500", "--seed", "0", "--compare", "hybrid,dense,lexical"),
+        *("--answer-with", "hybrid"),  # the other modes' retrieval figures, without answers
     )
     hybrid, dense, lexical = (runs[f"squad-v1.1-dev [{m}]"] for m in ("hybrid", "dense", "lexical"))
     assert hybrid["hit@5"] >= 0.93
@@ -84,7 +87,7 @@ def test_seed_and_news_sets_with_every_bbc_article_indexed(
 def test_hotpotqa_supporting_paragraphs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     hotpot = shared_data("hotpotqa-dev-500.jsonl")
-    code, runs = _eval(tmp_path, str(hotpot), "--compare", "hybrid,dense")
+    code, runs = _eval(tmp_path, str(hotpot), "--compare", "hybrid,dense", "--answer-with", "none")
     hybrid, dense = runs["hotpotqa-dev-500 [hybrid]"], runs["hotpotqa-dev-500 [dense]"]
     assert hybrid["support_recall@10"] >= HOTPOT_SUPPORT_FLOOR
     assert hybrid["support_recall@10"] >= dense["support_recall@10"]
