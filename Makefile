@@ -36,9 +36,9 @@ run-llm: install
 	QA_ANSWERER=llm QA_LLM_URL=http://127.0.0.1:8081/v1 \
 	QA_LLM_MODEL=SmolLM2-135M-Instruct.Q4_1 $(QA) serve
 
-## Set up and run every test, the slow suites over the public data included
+## Set up and run every test, the slow suites over the public data included, a worker a core
 test: install
-	$(PY) -m pytest -m "" -q
+	$(PY) -m pytest -m "" -q -n auto --dist worksteal
 
 ## The quick suites only (what a developer runs between edits)
 test-fast: install

@@ -18,7 +18,7 @@ from qa.answer.decisions import clip
 from qa.chat import standalone_question
 from qa.dates import TimeFrame, time_frame
 from qa.errors import ArticleNotFound, IndexEmpty, InvalidRequest
-from qa.index.embedding import Embedder, SentenceTransformerEmbedder
+from qa.index.embedding import Embedder, SentenceTransformerEmbedder, set_threads
 from qa.index.retriever import Mode, Retriever
 from qa.index.store import ChromaStore, connect
 from qa.ingest.ingester import Ingester, Progress
@@ -87,6 +87,7 @@ class Service:
         # The index first: a data dir another process owns is refused before the model loads.
         self._client, self._lock = connect(settings)
         try:
+            set_threads(settings.threads)
             self.embedder = embedder or SentenceTransformerEmbedder(
                 settings.embed_model, settings.embed_precision, settings.embed_batch_size
             )

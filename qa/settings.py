@@ -32,6 +32,12 @@ class Settings(BaseSettings):
         "auto", description="auto uses bfloat16 where the CPU computes it natively."
     )
     embed_batch_size: int = Field(16, ge=1, le=1024)
+    threads: int = Field(
+        0,
+        ge=0,
+        description="Torch threads the models of this process use; 0: torch's default (one a "
+        "core). Fewer leaves cores to other processes: an ingest beside a server, test workers.",
+    )
     ingest_batch_articles: int = Field(
         128, ge=1, description="Articles embedded and written to the store together."
     )

@@ -10,9 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from qa.index.embedding import SentenceTransformerEmbedder
-from qa.service import Service
-from qa.settings import Settings
+# Under pytest-xdist (`make test` runs a worker a core) each worker's models, and the servers it
+# starts, take an even share of the cores: threads beyond the cores wait on each other at every
+# layer of every forward pass.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _SHARE = str(max(1, len(os.sched_getaffinity(0)) // _WORKERS))
+    os.environ.setdefault("QA_THREADS", _SHARE)
+    os.environ.setdefault("OMP_NUM_THREADS", _SHARE)
+
+from qa.index.embedding import SentenceTransformerEmbedder, set_threads  # noqa: E402
+from qa.service import Service  # noqa: E402
+from qa.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "articles"
@@ -42,6 +51,7 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def embedder() -> SentenceTransformerEmbedder:
+    set_threads(int(os.environ.get("QA_THREADS", "0")))
     return SentenceTransformerEmbedder()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,30 @@ def test_eval_measures_retrieval_alone_for_the_modes_not_answered(run, tmp_path:
     wrong = run("eval", str(squad), "--compare", "hybrid,dense", "--answer-with", "lexical")
     assert wrong.exit_code == 2 and "'lexical' is not a mode of this run" in wrong.output
 
+
+def test_qa_threads_sets_the_torch_threads_of_the_process(tmp_path: Path) -> None:
+    """QA_THREADS reaches torch when a Service starts; 0 leaves torch's default."""
+    import subprocess
+    import sys
+
+    script = (
+        "import torch; from qa.service import Service; from qa.settings import Settings; "
+        "Service(Settings(_env_file=None)).close(); print(torch.get_num_threads())"
+    )
+    counts = []
+    for threads in ("1", "0"):
+        env = {**os.environ, "QA_DATA_DIR": str(tmp_path / threads), "QA_THREADS": threads}
+        env.pop("OMP_NUM_THREADS", None)
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        counts.append(int(done.stdout.split()[-1]))
+    bare = subprocess.run(
+        [sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+        env={k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert counts == [1, int(bare.stdout)]

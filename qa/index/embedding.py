@@ -48,6 +48,16 @@ def resolve_model(name: str) -> str:
     return name
 
 
+def set_threads(threads: int) -> None:
+    """Sets the torch threads of this process's models (QA_THREADS); 0 leaves torch's default,
+    a thread a core. Each further thread of a busy core waits on the others at every layer,
+    so processes sharing a machine each take fewer."""
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 class SentenceTransformerEmbedder:
     """Holds one loaded sentence-transformers model."""
 
