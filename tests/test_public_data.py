@@ -4,6 +4,7 @@ at the levels measured so a regression fails CI. Run with `make test` (or `pytes
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,29 @@ def test_the_reader_and_the_answerer_learn_from_different_articles() -> None:
     assert len(titles["answerer"]) == ANSWERER_TITLES
     assert not titles["reader"] & titles["answerer"]
     assert sum(len(p.qas) for p in parts if p.part == "reader") > 70_000
+
+
+def test_a_reader_run_after_another_learns_from_other_questions(tmp_path: Path) -> None:
+    """`--after N` (a run started from an earlier run's weights) samples none of the questions
+    the earlier run of N did, and validates on the same questions."""
+    from eval.train import reader
+
+    train = json.loads(shared_data("squad-v1.1-train.json").read_text())["data"]
+    small = tmp_path / "small.json"
+    small.write_text(
+        json.dumps({"data": [doc | {"paragraphs": doc["paragraphs"][:8]} for doc in train[:30]]})
+    )
+    first, checks = reader.groups(small, questions=300)
+    later, later_checks = reader.groups(small, questions=300, after=300)
+    again, _ = reader.groups(small, questions=300)
+    assert len(first) > 250 and len(later) > 250
+    assert [g.question for g in again] == [g.question for g in first]  # the same sample
+    asked = Counter(
+        qa["question"].strip()
+        for doc in train[:30]
+        for p in doc["paragraphs"][:8]
+        for qa in p["qas"]
+    )
+    shared = {g.question for g in first} & {g.question for g in later}
+    assert all(asked[q] > 1 for q in shared)  # only a question SQuAD asks twice is in both
+    assert checks and [c.group for c in later_checks] == [c.group for c in checks]
