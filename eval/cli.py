@@ -177,7 +177,7 @@ def gate_failures(runs: list[Run], gates: dict[str, float | None]) -> list[str]:
 def _calibration(runs: list[Run], settings: Settings) -> dict[str, Any]:
     from qa.answer.model import load_model
 
-    results = [r for run in runs for r in run.results]
+    results = [r for run in runs for r in run.results if r.asked]
     threshold, accuracy, curve = metrics.best_threshold(
         [r.confidence for r in results],
         [r.would_be_right for r in results],
