@@ -280,7 +280,7 @@ def _judge(
     )
 
 
-def fit(rows: list[dict], questions: int) -> dict:  # type: ignore[type-arg]
+def fit(rows: list[dict], questions: int, argv: list[str] | None = None) -> dict:  # type: ignore[type-arg]
     from sklearn.linear_model import LogisticRegression
 
     rng = random.Random(HOLDOUT_SEED)
@@ -353,7 +353,7 @@ def fit(rows: list[dict], questions: int) -> dict:  # type: ignore[type-arg]
             "seed": HOLDOUT_SEED,
             "containment_by_second_ratio": judge.scores,
             "checks": checks,
-            "command": f"python -m eval.train.answerer --questions {questions}",
+            "command": " ".join(["python -m eval.train.answerer", *(argv or [])]),
         },
     }
 
@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = collect(args.squad, args.questions, args.reader)
         if args.rows:
             args.rows.write_text(json.dumps(rows))
-    model = fit(rows, args.questions)
+    model = fit(rows, args.questions, sys.argv[1:] if argv is None else argv)
     args.out.write_text(json.dumps(model, indent=2) + "\n")
     print(json.dumps(model["trained_on"], indent=2))
     judge = model["judge"]
