@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 import httpx
@@ -122,12 +122,14 @@ def run_set(
     answer: bool = True,
 ) -> Run:
     """Asks every question (re-asking a follow-up's earlier questions first) and scores it; with
-    answer=False, only what retrieval finds for it is measured (a follow-up, whose standalone
-    question needs the earlier answers, is still asked)."""
+    answer=False, only what retrieval finds for it is measured, and its answer is not scored (a
+    follow-up is still asked, as its standalone question needs the earlier answers)."""
     run = Run(name or f"{qset.name} [{mode}]")
     for q in qset.questions:
-        if answer or q.history or not q.gold_articles:
+        if answer:
             result = score_question(q, target, mode, qset.needs_all_gold)
+        elif q.history:
+            result = replace(score_question(q, target, mode, qset.needs_all_gold), asked=False)
         else:
             result = score_retrieval(q, target, mode, qset.needs_all_gold)
         run.results.append(result)
@@ -137,9 +139,9 @@ def run_set(
 
 
 def score_retrieval(q: EvalQuestion, target: Target, mode: str, needs_all_gold: bool) -> Result:
-    """Where retrieval ranks a question's gold articles, without answering it."""
+    """Where retrieval ranks a question's gold articles (if it has any), without answering it."""
     started = time.perf_counter()
-    retrieved = target.retrieve(q.question, 10, mode)
+    retrieved = target.retrieve(q.question, 10, mode) if q.gold_articles else []
     latency = (time.perf_counter() - started) * 1000
     if retrieved is None:
         raise ValueError("this target cannot be asked for rankings (a remote deployment)")
@@ -158,10 +160,12 @@ def score_retrieval(q: EvalQuestion, target: Target, mode: str, needs_all_gold: 
         would_be_right=False,
         evidence_cited=None,
         quote_mismatches=0,
-        retrieval_measured=True,
-        rank=metrics.first_rank(retrieved, q.gold_articles),
+        retrieval_measured=bool(q.gold_articles),
+        rank=metrics.first_rank(retrieved, q.gold_articles) if q.gold_articles else None,
         support_recalled=(
-            metrics.all_recalled(retrieved, q.gold_articles, 10) if needs_all_gold else None
+            metrics.all_recalled(retrieved, q.gold_articles, 10)
+            if needs_all_gold and q.gold_articles
+            else None
         ),
         em=None,
         f1=None,
@@ -239,7 +243,10 @@ def summarize(results: list[Result]) -> dict[str, Any]:
     answerable = [r for r in results if r.answerable]
     unanswerable = [r for r in results if not r.answerable]
     ranks = [r.rank for r in retrieved if r.retrieval_measured]
-    latencies = [r.latency_ms for r in results or retrieved]
+    # A retrieval-only run's latencies are those of its retrievals.
+    latencies = [r.latency_ms for r in results] or [
+        r.latency_ms for r in retrieved if r.retrieval_measured
+    ]
     by_kind = {
         kind: share([r.correct for r in results if r.kind == kind])
         for kind in ("answerable", "unanswerable", "follow-up")

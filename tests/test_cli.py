@@ -204,6 +204,21 @@ def test_eval_measures_retrieval_alone_for_the_modes_not_answered(run, tmp_path:
     assert ranked["summary"]["accuracy"] is None and ranked["summary"]["accuracy_by_kind"] == {}
     wrong = run("eval", str(squad), "--compare", "hybrid,dense", "--answer-with", "lexical")
     assert wrong.exit_code == 2 and "'lexical' is not a mode of this run" in wrong.output
+    # A set with no gold articles has nothing to rank: nothing is scored, a follow-up included.
+    qset = tmp_path / "plain.jsonl"
+    lines = [
+        {"id": "p1", "question": "Who denied awareness of the airstrikes?", "accept": ["Toner"]},
+        {"id": "p2", "question": "When?", "accept": ["Tuesday"], "history": ["Who denied it?"]},
+    ]
+    qset.write_text("".join(json.dumps({**line, "answerable": True}) + "\n" for line in lines))
+    plain = tmp_path / "plain.json"
+    done = run(
+        *("eval", str(qset), "--corpus", str(SEEDS), "--answer-with", "none", "--json", str(plain))
+    )
+    assert done.exit_code == 0, done.stdout
+    (only,) = json.loads(plain.read_text())["runs"]
+    assert not any(r["asked"] for r in only["results"]) and only["summary"]["accuracy"] is None
+    assert "hit@1" not in only["summary"] and only["summary"]["questions"] == 2
 
 
 def test_qa_threads_sets_the_torch_threads_of_the_process(tmp_path: Path) -> None:
