@@ -38,7 +38,7 @@ run-llm: install
 
 ## Set up and run every test, the slow suites over the public data included, a worker a core
 test: install
-	$(PY) -m pytest -m "" -q -n auto --dist worksteal
+	$(PY) -m pytest -m "" -q -n auto --dist worksteal --durations=10
 
 ## The quick suites only (what a developer runs between edits)
 test-fast: install

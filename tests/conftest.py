@@ -43,6 +43,36 @@ def _loopback_only(self: socket.socket, address: object) -> object:
     return _real_connect(self, address)  # type: ignore[arg-type]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under several workers, the order xdist's worksteal scheduler hands out best: it gives
+    each worker a contiguous share of the list and later moves tests from the end of a busy
+    worker's share to an idle one. So each share starts with its part of the suites over the
+    public data (minutes each, dealt out in turn), then of the other slow ones, then the quick
+    ones: begun last, a long suite would leave one worker running it alone on its share of the
+    cores."""
+    if _WORKERS <= 1:
+        return
+
+    def weight(item: pytest.Item) -> int:
+        slow = item.get_closest_marker("slow") is not None
+        return 0 if slow and item.path.name == "test_public_data.py" else 1 if slow else 2
+
+    shares: list[list[pytest.Item]] = [[] for _ in range(_WORKERS)]
+    for kind in (0, 1):
+        for n, item in enumerate(i for i in items if weight(i) == kind):
+            shares[n % _WORKERS].append(item)
+    quick = [i for i in items if weight(i) == 2]
+    left = len(items)
+    for k, share in enumerate(shares):
+        size = left // (_WORKERS - k)  # how worksteal sizes the k-th share
+        left -= size
+        take = max(0, size - len(share))
+        share += quick[:take]
+        quick = quick[take:]
+    shares[-1] += quick
+    items[:] = [item for share in shares for item in share]
+
+
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Everything must work offline: any connection off this machine fails the test."""
