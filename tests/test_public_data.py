@@ -138,7 +138,8 @@ def test_the_reader_and_the_answerer_learn_from_different_articles() -> None:
 
 def test_a_reader_run_after_another_learns_from_other_questions(tmp_path: Path) -> None:
     """`--after N` (a run started from an earlier run's weights) samples none of the questions
-    the earlier run of N did, and validates on the same questions."""
+    the earlier run of N did, `--after N,M` none of those two runs did, and each validates on
+    the same questions."""
     from eval.train import reader
 
     train = json.loads(shared_data("squad-v1.1-train.json").read_text())["data"]
@@ -147,9 +148,10 @@ def test_a_reader_run_after_another_learns_from_other_questions(tmp_path: Path) 
         json.dumps({"data": [doc | {"paragraphs": doc["paragraphs"][:8]} for doc in train[:30]]})
     )
     first, checks = reader.groups(small, questions=300)
-    later, later_checks = reader.groups(small, questions=300, after=300)
+    later, later_checks = reader.groups(small, questions=300, after=(300,))
+    third, third_checks = reader.groups(small, questions=300, after=(300, 300))
     again, _ = reader.groups(small, questions=300)
-    assert len(first) > 250 and len(later) > 250
+    assert len(first) > 250 and len(later) > 250 and len(third) > 250
     assert [g.question for g in again] == [g.question for g in first]  # the same sample
     asked = Counter(
         qa["question"].strip()
@@ -157,6 +159,8 @@ def test_a_reader_run_after_another_learns_from_other_questions(tmp_path: Path) 
         for p in doc["paragraphs"][:8]
         for qa in p["qas"]
     )
-    shared = {g.question for g in first} & {g.question for g in later}
-    assert all(asked[q] > 1 for q in shared)  # only a question SQuAD asks twice is in both
+    for a, b in ((first, later), (first, third), (later, third)):
+        shared = {g.question for g in a} & {g.question for g in b}
+        assert all(asked[q] > 1 for q in shared)  # only a question SQuAD asks twice is in both
     assert checks and [c.group for c in later_checks] == [c.group for c in checks]
+    assert [c.group for c in third_checks] == [c.group for c in checks]

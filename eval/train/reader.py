@@ -26,6 +26,7 @@ import argparse
 import json
 import random
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,11 +100,12 @@ def _labelled(text: str, qa: dict) -> list[Candidate]:  # type: ignore[type-arg]
 
 
 def groups(
-    path: Path, questions: int, seed: int = SEED, after: int = 0
+    path: Path, questions: int, seed: int = SEED, after: Sequence[int] = ()
 ) -> tuple[list[Group], list[Check]]:
-    """Training groups of `questions` sampled questions, and validation checks. `after`: leave
-    out the questions a run of that many (same seed) sampled, so a run started from its weights
-    (--init) learns from questions it has not seen; the validation paragraphs stay the same."""
+    """Training groups of `questions` sampled questions, and validation checks. `after`: the
+    sizes of the earlier runs, in order, each started from the one before's weights (--init);
+    the questions each sampled (same seed, from what the runs before it left) are left out, so
+    this run learns from questions none of them saw; the validation paragraphs stay the same."""
     import bm25s
     import numpy as np
 
@@ -134,8 +136,8 @@ def groups(
 
     held = {n for n in range(len(mine)) if rng.random() < VALID_SHARE}
     asked = [(n, qa) for n, p in enumerate(mine) if n not in held for qa in p.qas]
-    if after:
-        seen = {id(item) for item in rng.sample(asked, min(after, len(asked)))}
+    for earlier in after:
+        seen = {id(item) for item in rng.sample(asked, min(earlier, len(asked)))}
         asked = [item for item in asked if id(item) not in seen]
     asked = rng.sample(asked, min(questions, len(asked)))
     train = []
@@ -318,6 +320,17 @@ def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: igno
     }
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    """--after's comma-separated run sizes."""
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 12000,12000, got {text!r}") from None
+    if any(n <= 0 for n in sizes):
+        raise argparse.ArgumentTypeError(f"run sizes must be positive, got {text!r}")
+    return sizes
+
+
 def main(argv: list[str] | None = None) -> int:
     import torch
 
@@ -327,9 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-check-before", dest="check_before", action="store_false")
     parser.add_argument(
         "--after",
-        type=int,
-        default=0,
-        help="Skip the questions an earlier run of this many sampled (start it with --init).",
+        type=_sizes,
+        default=(),
+        help="Skip the questions earlier runs of these many sampled, in order: 12000 after one "
+        "run of 12,000, 12000,12000 after two (start it with --init from the last).",
     )
     args = parser.parse_args(argv)
     given = sys.argv[1:] if argv is None else argv
@@ -345,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         "lr": args.lr,
         "batch_size": args.batch_size,
         "init": str(args.init) if args.init else None,
-        "after": args.after,
+        "after": list(args.after),
         "seconds_last_run": result["seconds"],
         "validation": result["history"],
         "command": " ".join(["python -m eval.train.reader", *given]),
