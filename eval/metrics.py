@@ -158,29 +158,41 @@ def best_threshold(
 
 
 def reliability(
-    confidences: Sequence[float], right: Sequence[bool], bins: int = 10
-) -> list[tuple[float, float, int]]:
+    confidences: Sequence[float],
+    right: Sequence[bool],
+    bins: int = 10,
+    weights: Sequence[float] | None = None,
+) -> list[tuple[float, float, float]]:
     """(mean confidence, share right, count) of each non-empty confidence bin of width 1/bins
-    (a confidence of 1 falls in the last)."""
-    grouped: dict[int, list[tuple[float, bool]]] = {}
-    for c, ok in zip(confidences, right, strict=True):
-        grouped.setdefault(min(int(c * bins), bins - 1), []).append((c, ok))
-    return [
-        (
-            sum(c for c, _ in grouped[b]) / len(grouped[b]),
-            sum(ok for _, ok in grouped[b]) / len(grouped[b]),
-            len(grouped[b]),
+    (a confidence of 1 falls in the last). With weights, each answer counts its weight: a
+    sample reweighted to another mix of questions."""
+    weights = [1.0] * len(confidences) if weights is None else weights
+    grouped: dict[int, list[tuple[float, bool, float]]] = {}
+    for c, ok, w in zip(confidences, right, weights, strict=True):
+        if w > 0:
+            grouped.setdefault(min(int(c * bins), bins - 1), []).append((c, ok, w))
+    points = []
+    for b in sorted(grouped):
+        total = sum(w for _, _, w in grouped[b])
+        points.append(
+            (
+                sum(c * w for c, _, w in grouped[b]) / total,
+                sum(ok * w for _, ok, w in grouped[b]) / total,
+                total,
+            )
         )
-        for b in sorted(grouped)
-    ]
+    return points
 
 
 def expected_calibration_error(
-    confidences: Sequence[float], right: Sequence[bool], bins: int = 10
+    confidences: Sequence[float],
+    right: Sequence[bool],
+    bins: int = 10,
+    weights: Sequence[float] | None = None,
 ) -> float | None:
     """How far the confidence is from the share right, on average: the count-weighted mean of
     |share right - mean confidence| over the bins of `reliability`. None without answers."""
-    points = reliability(confidences, right, bins)
+    points = reliability(confidences, right, bins, weights)
     total = sum(n for _, _, n in points)
     if not total:
         return None

@@ -87,6 +87,11 @@ def test_calibration_error_by_hand() -> None:
     assert metrics.expected_calibration_error(conf, right) == pytest.approx((0.9 + 0.25) / 3)
     assert metrics.expected_calibration_error([0.75] * 4, [True, True, True, False]) == 0.0
     assert metrics.expected_calibration_error([], []) is None
+    # Weights count an answer that many times; a weight of 0 leaves it out.
+    twice = metrics.expected_calibration_error([0.9, 1.0, 0.25, 0.25], [True, False, False, False])
+    assert metrics.expected_calibration_error(
+        [0.9, 1.0, 0.25, 0.6], [True, False, False, True], weights=[1, 1, 2, 0]
+    ) == pytest.approx(twice)
 
 
 def _result(**kw) -> Result:  # type: ignore[no-untyped-def]

@@ -74,3 +74,38 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path: Path) -> None:
         _run(checkpoint, die_at=4)
     with pytest.raises(ValueError, match="of a run of 8 steps, not 4"):
         _run(checkpoint, texts=TEXTS[:6])
+
+
+def test_the_confidence_is_calibrated_for_mixes_with_few_to_a_quarter_unanswerable() -> None:
+    """Fitted on questions a third of which have no answer indexed, the answerer's confidence
+    is calibrated for a share between none and a quarter: its answers' calibration error stays
+    low both where every question has an answer and where a quarter have none, and lower than
+    a fit to the trainer's own mix gives where all do."""
+    import numpy as np
+
+    from eval.metrics import expected_calibration_error
+    from eval.train.answerer import CALIBRATION_SHARES, HOLDOUT, _calibrate
+
+    rng = np.random.default_rng(0)
+    n = 6000
+    answerable = rng.random(n) >= 1 / 3
+    logit = np.where(answerable, rng.normal(1.5, 1.5, n), rng.normal(-1.0, 1.5, n))
+    right = answerable & (rng.random(n) < 1 / (1 + np.exp(-logit)))
+    rows = [{"answerable": bool(a), "right": bool(r)} for a, r in zip(answerable, right)]
+    fitted = _calibrate(logit, logit, rows, rows, right.tolist(), lambda r: r["right"])
+
+    assert fitted.scale > 0  # increasing: the same questions are answered whatever the share
+    assert 0 < fitted.share < 1 / 3 and fitted.share in CALIBRATION_SHARES
+    assert set(fitted.errors) == {"0.0", str(HOLDOUT)}
+    assert max(fitted.errors.values()) < 0.05
+
+    # The trainer's own mix: Platt scaling with every question weighed alike.
+    from sklearn.linear_model import LogisticRegression
+
+    platt = LogisticRegression(C=1e6).fit(logit.reshape(-1, 1), right)
+    mixed = platt.predict_proba(logit.reshape(-1, 1))[:, 1]
+    ours = 1 / (1 + np.exp(-(fitted.scale * logit + fitted.shift)))
+    given = answerable & (ours >= 0.3)
+    assert expected_calibration_error(
+        ours[given].tolist(), right[given].tolist()
+    ) < expected_calibration_error(mixed[given].tolist(), right[given].tolist())

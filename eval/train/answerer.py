@@ -61,6 +61,8 @@ HOLDOUT_SEED = 11
 HOLDOUT = 0.25  # the share of paragraphs kept out of the index (their questions: near misses)
 SECOND_RATIOS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
 MAX_FALSE_ABSTENTION = 0.10  # the share of answerable questions the threshold may decline
+# The shares of unanswerable questions the confidence's calibration is tried for (_calibrate).
+CALIBRATION_SHARES = tuple(round(0.025 * k, 3) for k in range(17))  # 0 to 0.4
 
 
 def questions_and_articles(
@@ -240,15 +242,16 @@ def _judge(
     fitted = LogisticRegression(C=1.0, max_iter=2000).fit(
         np.array([features(r) for r in conf_rows]), np.array(cy)
     )
-    # Near misses teach what to decline, but their share is no share people ask: rescale the
-    # confidence (Platt scaling of its logit) on the questions as asked, without them, so that
-    # among answers given with confidence p about p are right.
     plain = [r for r in conf_rows if r.get("kind") != "swapped"]
-    logit = fitted.decision_function(np.array([features(r) for r in plain])).reshape(-1, 1)
-    platt = LogisticRegression(C=1e6, max_iter=2000).fit(
-        logit, np.array([r["answerable"] and contained(r, second_ratio) for r in plain])
+    calibration = _calibrate(
+        fitted.decision_function(np.array([features(r) for r in plain])),
+        fitted.decision_function(np.array([features(r) for r in conf_rows])),
+        plain,
+        conf_rows,
+        cy,
+        lambda r: r["answerable"] and contained(r, second_ratio),
     )
-    scale, shift = float(platt.coef_[0][0]), float(platt.intercept_[0])
+    scale, shift = calibration.scale, calibration.shift
     confidence = Linear(
         CONFIDENCE_FEATURES,
         tuple(scale * float(c) for c in fitted.coef_[0]),
@@ -256,20 +259,15 @@ def _judge(
     )
     conf = [confidence(dict(zip(CONFIDENCE_FEATURES, features(r), strict=True))) for r in judged]
     by_row = {id(r): float(c) for r, c in zip(judged, conf, strict=True)}
-    # The most accurate threshold that declines at most MAX_FALSE_ABSTENTION of the answerable
-    # questions: declining near misses must not cost more than that of the real answers.
-    _, _, curve = best_threshold(
-        [by_row[id(r)] for r in conf_rows], cy, [r["answerable"] for r in conf_rows]
-    )
-    answerable_conf = np.array([by_row[id(r)] for r in conf_rows if r["answerable"]])
-    allowed = [(t, acc) for t, acc in curve if np.mean(answerable_conf < t) <= MAX_FALSE_ABSTENTION]
-    threshold, accuracy = max(allowed, key=lambda p: (p[1], p[0]))
+    threshold, accuracy = _threshold([by_row[id(r)] for r in conf_rows], cy, conf_rows)
     saved = {
         "final": final.to_dict(),
         "confidence": confidence.to_dict(),
         "threshold": threshold,
         "second_ratio": second_ratio,
         "calibration_accuracy": round(accuracy, 4),
+        "calibrated_for_unanswerable": calibration.share,
+        "calibration_error_by_unanswerable": calibration.errors,
     }
     return _Judged(
         saved,
@@ -278,6 +276,91 @@ def _judge(
         by_row,
         {id(r): contained(r, second_ratio) for r in judged},
     )
+
+
+def _threshold(
+    confidence: list[float],
+    right: list[bool],
+    rows: list[dict],  # type: ignore[type-arg]
+) -> tuple[float, float]:
+    """The most accurate threshold (and its accuracy) that declines at most
+    MAX_FALSE_ABSTENTION of the answerable questions: declining near misses must not cost more
+    than that of the real answers."""
+    answerable = [r["answerable"] for r in rows]
+    _, _, curve = best_threshold(confidence, right, answerable)
+    answerable_conf = np.array([c for c, a in zip(confidence, answerable, strict=True) if a])
+    allowed = [(t, acc) for t, acc in curve if np.mean(answerable_conf < t) <= MAX_FALSE_ABSTENTION]
+    return max(allowed, key=lambda p: (p[1], p[0]))
+
+
+@dataclass(frozen=True)
+class _Calibration:
+    scale: float  # confidence = sigmoid(scale * logit + shift)
+    shift: float
+    share: float  # the share of unanswerable questions it is calibrated for
+    errors: dict[str, float]  # the answers' ECE where that share of questions is unanswerable
+
+
+def _calibrate(
+    plain_logit: np.ndarray,
+    rows_logit: np.ndarray,
+    plain: list[dict],  # type: ignore[type-arg]
+    rows: list[dict],  # type: ignore[type-arg]
+    rows_right: list[bool],
+    right: object,
+) -> _Calibration:
+    """Platt scaling of the confidence's logit on the questions as asked (near misses teach what
+    to decline, but their share is no share people ask), so that among answers given with
+    confidence p about p are right.
+
+    How many of the questions asked have no answer in the articles is a property of who asks,
+    and the answers' calibration depends on it: fitted on a mix with a third unanswerable, the
+    confidence reads low where every question has its answer indexed. So the fit weighs the
+    unanswerable questions to each share of CALIBRATION_SHARES, and keeps the one whose answers
+    are worst calibrated least badly over the mixes people ask in: from none unanswerable to
+    HOLDOUT of them (a quarter, as `qa eval --holdout 0.25` asks). The scaling is increasing,
+    so which questions are answered does not depend on the share."""
+    from sklearn.linear_model import LogisticRegression
+
+    from eval.metrics import expected_calibration_error
+
+    y = np.array([right(r) for r in plain])  # type: ignore[operator]
+    answerable = np.array([r["answerable"] for r in plain])
+    ratio = answerable.sum() / max(1, (~answerable).sum())
+
+    def weights(share: float) -> np.ndarray:
+        return np.where(answerable, 1.0, share / (1 - share) * ratio)
+
+    best = None
+    for share in CALIBRATION_SHARES:
+        platt = LogisticRegression(C=1e6, max_iter=2000).fit(
+            plain_logit.reshape(-1, 1), y, sample_weight=weights(share)
+        )
+        scale, shift = float(platt.coef_[0][0]), float(platt.intercept_[0])
+
+        def conf(z: np.ndarray, scale: float = scale, shift: float = shift) -> np.ndarray:
+            return 1 / (1 + np.exp(-(scale * z + shift)))
+
+        threshold, _ = _threshold([float(c) for c in conf(rows_logit)], rows_right, rows)
+        given = conf(plain_logit) >= threshold
+        errors = {
+            str(world): round(
+                float(
+                    expected_calibration_error(
+                        conf(plain_logit)[given].tolist(),
+                        y[given].tolist(),
+                        weights=weights(world)[given].tolist(),
+                    )
+                    or 0.0
+                ),
+                4,
+            )
+            for world in (0.0, HOLDOUT)
+        }
+        if best is None or max(errors.values()) < max(best.errors.values()):
+            best = _Calibration(scale, shift, share, errors)
+    assert best is not None
+    return best
 
 
 def fit(rows: list[dict], questions: int, argv: list[str] | None = None) -> dict:  # type: ignore[type-arg]
