@@ -66,6 +66,9 @@ class Chunk:
     start: int
     end: int
     text: str
+    # (start, end) of each sentence in text, as the chunker split the article; None where not
+    # known (a chunk stored before they were), and its text is split again when needed.
+    sentences: tuple[tuple[int, int], ...] | None = field(default=None, compare=False)
 
     @property
     def id(self) -> str:

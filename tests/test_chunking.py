@@ -37,6 +37,9 @@ def test_chunks_are_exact_fit_the_window_and_lose_nothing(
         # What the model sees, special tokens included, fits its window: nothing is truncated.
         assert embedder.count_tokens([chunk.text])[0] <= embedder.max_tokens
         covered.update(range(chunk.start, chunk.end))
+        # Each chunk keeps the article's sentences it holds, offsets into its own text.
+        inside = [(a, b) for a, b in sentence_spans(text) if chunk.start <= a < chunk.end]
+        assert chunk.sentences == tuple((a - chunk.start, b - chunk.start) for a, b in inside)
     missing = [i for i, ch in enumerate(text) if not ch.isspace() and i not in covered]
     assert missing == []
 
@@ -50,6 +53,10 @@ def test_a_sentence_longer_than_the_window_is_split_not_truncated(
     assert all(c.text == text[c.start : c.end] for c in chunks)
     words = re.findall(r"word\d+", " ".join(c.text for c in chunks))
     assert words == [f"word{i}" for i in range(400)]  # every word once, in order
+    # The pieces of the long sentence are the chunks' sentences, each within its chunk.
+    for c in chunks:
+        assert c.sentences and c.sentences[0][0] == 0 and c.sentences[-1][1] == len(c.text)
+        assert all(c.text[a:b].strip() == c.text[a:b] for a, b in c.sentences)
 
 
 def test_empty_text_has_no_chunks(embedder: SentenceTransformerEmbedder) -> None:

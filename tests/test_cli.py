@@ -247,3 +247,25 @@ def test_qa_threads_sets_the_torch_threads_of_the_process(tmp_path: Path) -> Non
         check=True,
     )
     assert counts == [1, int(bare.stdout)]
+
+
+def test_an_ask_splits_no_text_and_imports_no_nltk(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A process that only asks reads the sentence offsets stored at ingest: it never imports
+    NLTK (half a second of a cold `qa ask`) and still answers, citing the passage."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "QA_DATA_DIR": str(tmp_path / "data")}
+    assert run("ingest", str(SEEDS)).exit_code == 0
+    script = (
+        "import json, sys; from qa.service import Service; from qa.settings import Settings\n"
+        "with Service(Settings(_env_file=None)) as s:\n"
+        "    a = s.ask('Who denied awareness of the airstrikes?')\n"
+        "print(json.dumps([a.answered, a.short_answer, 'nltk' in sys.modules]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    answered, short, nltk = json.loads(done.stdout.splitlines()[-1])
+    assert answered and short == "Mark Toner" and not nltk

@@ -5,6 +5,7 @@ import pytest
 from qa.ingest.articles import article_from_record
 from qa.service import Service
 from qa.settings import Settings
+from qa.text import sentence_spans
 from qa.types import Filters
 
 
@@ -37,6 +38,17 @@ def test_hits_carry_exact_offsets_and_metadata(indexed: Service) -> None:
         hit.title == "US says civilian deaths unintended" and hit.source == "TRTWorld and agencies"
     )
     assert hit.dense_rank == 1 and hit.lexical_rank == 1
+    # The sentences the chunker found come back with the chunk, so asking splits no text.
+    assert hit.chunk.sentences and hit.chunk.sentences == tuple(sentence_spans(hit.chunk.text))
+
+
+def test_sentence_offsets_a_chunk_cannot_hold_are_not_trusted() -> None:
+    from qa.index.store import _sentences_meta, _sentences_of_meta
+
+    spans = ((0, 12), (13, 40))
+    assert _sentences_of_meta(_sentences_meta(spans), 40) == spans
+    for bad in ("0:12,13:41", "13:40,0:12", "0:12,5:20", "a:b", "3", "", None, 7):
+        assert _sentences_of_meta(bad, 40) is None, bad
 
 
 def test_lexical_side_catches_rare_names_dense_misses(indexed: Service) -> None:

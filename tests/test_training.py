@@ -91,7 +91,9 @@ def test_the_confidence_is_calibrated_for_mixes_with_few_to_a_quarter_unanswerab
     answerable = rng.random(n) >= 1 / 3
     logit = np.where(answerable, rng.normal(1.5, 1.5, n), rng.normal(-1.0, 1.5, n))
     right = answerable & (rng.random(n) < 1 / (1 + np.exp(-logit)))
-    rows = [{"answerable": bool(a), "right": bool(r)} for a, r in zip(answerable, right)]
+    rows = [
+        {"answerable": bool(a), "right": bool(r)} for a, r in zip(answerable, right, strict=True)
+    ]
     fitted = _calibrate(logit, logit, rows, rows, right.tolist(), lambda r: r["right"])
 
     assert fitted.scale > 0  # increasing: the same questions are answered whatever the share

@@ -148,7 +148,8 @@ def sentences_of(passages: Sequence[ScoredChunk]) -> list[Sentence]:
     spans = []
     for rank, passage in enumerate(passages):
         chunk = passage.chunk
-        for s, e in sentence_spans(chunk.text):
+        known = chunk.sentences
+        for s, e in known if known is not None else sentence_spans(chunk.text):
             spans.append((passage, rank, chunk.start + s, chunk.start + e, chunk.text[s:e]))
     terms = tokenize([s[4] for s in spans]) if spans else []
     return [Sentence(*s, terms=frozenset(t)) for s, t in zip(spans, terms, strict=True)]

@@ -273,6 +273,7 @@ class ChromaStore:
                         "n": chunk.n,
                         "start": chunk.start,
                         "end": chunk.end,
+                        "sentences": _sentences_meta(chunk.sentences),
                     }
                 )
         for i in range(0, len(ids), self._batch):
@@ -413,13 +414,35 @@ def _stored(meta: dict[str, Any] | None, doc: str | None) -> StoredChunk:
     if date is not None and not date_in_range(date):
         raise BadRecord(f"chunk of {meta.get('article_id')!r}: date {date!r} is out of range")
     try:
+        text = doc if isinstance(doc, str) else ""
         chunk = Chunk(
             article_id=str(meta["article_id"]),
             n=int(meta["n"]),
             start=int(meta["start"]),
             end=int(meta["end"]),
-            text=doc if isinstance(doc, str) else "",
+            text=text,
+            sentences=_sentences_of_meta(meta.get("sentences"), len(text)),
         )
         return StoredChunk(chunk=chunk, version=str(meta["version"]), meta=meta)
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise BadRecord(f"chunk of {meta.get('article_id')!r}: unreadable ({exc!r})") from None
+
+
+def _sentences_meta(sentences: tuple[tuple[int, int], ...] | None) -> str | None:
+    """A chunk's sentence offsets as one metadata string, "0:52,53:120" (None: not known)."""
+    return None if sentences is None else ",".join(f"{a}:{b}" for a, b in sentences)
+
+
+def _sentences_of_meta(value: Any, length: int) -> tuple[tuple[int, int], ...] | None:
+    """The sentence offsets a chunk's metadata holds, or None where it holds none or holds
+    offsets that do not fit its text (the text is then split again)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        spans = tuple((int(a), int(b)) for a, b in (part.split(":") for part in value.split(",")))
+    except ValueError:
+        return None
+    ends = [0] + [b for _, b in spans]
+    if all(e <= a < b <= length for (a, b), e in zip(spans, ends, strict=False)):
+        return spans
+    return None

@@ -12,6 +12,7 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 # Returns the character end offsets of each word piece of one text.
 TokenOffsets = Callable[[str], list[int]]
 
+
 def chunk_article(
     article_id: str,
     text: str,
@@ -36,21 +37,31 @@ def chunk_article(
             pieces.extend(_split_long(text, start, end, max_tokens, token_ends))
 
     chunks: list[Chunk] = []
-    cur_start, cur_end, cur_tokens = -1, -1, 0
+    current: list[tuple[int, int]] = []  # the sentences (or pieces of one) of the next chunk
+    cur_tokens = 0
     for start, end, n in pieces:
-        if cur_start >= 0 and cur_tokens + n > max_tokens:
-            chunks.append(_chunk(article_id, len(chunks), text, cur_start, cur_end))
-            cur_start, cur_tokens = -1, 0
-        if cur_start < 0:
-            cur_start = start
-        cur_end, cur_tokens = end, cur_tokens + n
-    if cur_start >= 0:
-        chunks.append(_chunk(article_id, len(chunks), text, cur_start, cur_end))
+        if current and cur_tokens + n > max_tokens:
+            chunks.append(_chunk(article_id, len(chunks), text, current))
+            current, cur_tokens = [], 0
+        current.append((start, end))
+        cur_tokens += n
+    if current:
+        chunks.append(_chunk(article_id, len(chunks), text, current))
     return chunks
 
 
-def _chunk(article_id: str, n: int, text: str, start: int, end: int) -> Chunk:
-    return Chunk(article_id=article_id, n=n, start=start, end=end, text=text[start:end])
+def _chunk(article_id: str, n: int, text: str, sentences: list[tuple[int, int]]) -> Chunk:
+    """The chunk of these sentences, which keeps their offsets: the answerer reads sentences
+    without splitting the text again."""
+    start, end = sentences[0][0], sentences[-1][1]
+    return Chunk(
+        article_id=article_id,
+        n=n,
+        start=start,
+        end=end,
+        text=text[start:end],
+        sentences=tuple((a - start, b - start) for a, b in sentences),
+    )
 
 
 def _split_long(
