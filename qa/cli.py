@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,8 @@ import click
 from qa.errors import QAError
 from qa.settings import Settings
 from qa.types import Answer, Turn
+
+log = logging.getLogger(__name__)
 
 COMMANDS_GROUP = "article_qa.commands"
 
@@ -59,6 +62,17 @@ def _service(settings: Settings):  # type: ignore[no-untyped-def]
     return Service(settings)
 
 
+def lower_priority(nice: int) -> None:
+    """Lowers this process's CPU priority by `nice` (QA_INGEST_NICE), where the OS has nice:
+    a batch ingest then takes the cores only when answers do not need them. Threads started
+    after (torch's) inherit it."""
+    if nice > 0 and hasattr(os, "nice"):
+        try:
+            os.nice(nice)
+        except OSError as exc:  # not permitted here: run as started
+            log.warning("could not lower the ingest's priority: %s", exc)
+
+
 @click.group(cls=_Group)
 @click.version_option(package_name="article-qa")
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
@@ -83,6 +97,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 @click.pass_obj
 def ingest(settings: Settings, paths: tuple[Path, ...], prune: bool, as_json: bool) -> None:
     """Index articles: .txt, .md, .html files, .jsonl feeds, and folders of them."""
+    lower_priority(settings.ingest_nice)
     with (
         errors(),
         _service(settings) as service,

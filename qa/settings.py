@@ -38,6 +38,13 @@ class Settings(BaseSettings):
         description="Torch threads the models of this process use; 0: torch's default (one a "
         "core). Fewer leaves cores to other processes: an ingest beside a server, test workers.",
     )
+    ingest_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="How far `qa ingest` lowers its CPU priority (Unix nice), so a server on "
+        "the same machine keeps answering while it runs; 0 keeps it as started.",
+    )
     ingest_batch_articles: int = Field(
         128, ge=1, description="Articles embedded and written to the store together."
     )

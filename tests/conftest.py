@@ -18,6 +18,9 @@ if _WORKERS > 1:
     _SHARE = str(max(1, len(os.sched_getaffinity(0)) // _WORKERS))
     os.environ.setdefault("QA_THREADS", _SHARE)
     os.environ.setdefault("OMP_NUM_THREADS", _SHARE)
+# `qa ingest` lowers its process's priority; tests invoke it inside the test process, which
+# must keep its own (the test of that runs the command in a process of its own).
+os.environ.setdefault("QA_INGEST_NICE", "0")
 
 from qa.index.embedding import SentenceTransformerEmbedder, set_threads  # noqa: E402
 from qa.service import Service  # noqa: E402

@@ -269,3 +269,35 @@ def test_an_ask_splits_no_text_and_imports_no_nltk(run, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     answered, short, nltk = json.loads(done.stdout.splitlines()[-1])
     assert answered and short == "Mark Toner" and not nltk
+
+
+def test_qa_ingest_runs_at_a_lower_cpu_priority(tmp_path: Path) -> None:
+    """`qa ingest` lowers its priority by QA_INGEST_NICE (10 unless set), so a server on the
+    same cores keeps answering."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys; from click.testing import CliRunner; from qa.cli import cli\n"
+        "before = os.nice(0)\n"
+        "done = CliRunner().invoke(cli, ['ingest', sys.argv[1]])\n"
+        "assert done.exit_code == 0, done.output\n"
+        "print(os.nice(0) - before)"
+    )
+    lowered = []
+    for nice in (None, "3"):
+        env = {k: v for k, v in os.environ.items() if k != "QA_INGEST_NICE"}
+        env["QA_DATA_DIR"] = str(tmp_path / f"data-{nice}")
+        if nice is not None:
+            env["QA_INGEST_NICE"] = nice
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(SEEDS)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        lowered.append(int(done.stdout.split()[-1]))
+    start = os.nice(0)
+    assert lowered == [min(10, 19 - start), min(3, 19 - start)]

@@ -1,9 +1,16 @@
 """Load on a real `qa serve` over loopback: RPS and latency for N concurrent clients.
 
     python -m eval.bench.load [--data-dir DIR] [--clients 8] [--seconds 20] [--max-requests 3000]
+                              [--ingest 200]
 
 Bounded in time and count, loopback only. The baseline, measured against the same server in the
 same run, is GET /healthz: the ratio says how much of the server's capacity an answer takes.
+
+With `--ingest N`, the clients ask again while `qa ingest` indexes N BBC articles into another
+index in a process of its own (what a newsroom machine does while people ask), once with the
+ingest's priority as configured (QA_INGEST_NICE) and once with it unchanged, each from when the
+ingest's model is loaded until it ends or `--seconds` pass; one more client probes GET
+/healthz every 50 ms meanwhile. The ratios to the idle run's median are the figures.
 """
 
 from __future__ import annotations
@@ -14,27 +21,53 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import numpy as np
 
-from eval.bench.common import ROOT, bench_index, questions
+from eval.bench.common import BBC, ROOT, bench_index, questions
 
 
 async def _load(
-    url: str, clients: int, seconds: float, max_requests: int, make: object
+    url: str,
+    clients: int,
+    seconds: float,
+    max_requests: int,
+    make: object,
+    ended: Callable[[], bool] = lambda: False,
+    probes: list[float] | None = None,
 ) -> tuple[list[float], int, float]:
+    """Each client's requests in turn until `seconds` pass, `max_requests` are sent or
+    `ended()`: the latencies (ms), errors and seconds taken. With `probes`, one more client
+    GETs /healthz every 50 ms meanwhile and appends its latencies there."""
     latencies: list[float] = []
     errors = 0
     sent = 0
     deadline = time.perf_counter() + seconds
 
+    def going() -> bool:
+        return time.perf_counter() < deadline and sent < max_requests and not ended()
+
+    async def probe() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            while going():
+                t = time.perf_counter()
+                response = await http.get("/healthz")
+                probes.append((time.perf_counter() - t) * 1000)  # type: ignore[union-attr]
+                if response.status_code != 200:
+                    raise SystemExit(f"/healthz answered {response.status_code}")
+                await asyncio.sleep(0.05)
+
     async def client(i: int) -> None:
         nonlocal errors, sent
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            while time.perf_counter() < deadline and sent < max_requests:
+            while going():
                 n = sent
                 sent += 1
                 t = time.perf_counter()
@@ -47,8 +80,41 @@ async def _load(
                 errors += not ok
 
     started = time.perf_counter()
-    await asyncio.gather(*(client(i) for i in range(clients)))
+    probing = [probe()] if probes is not None else []
+    await asyncio.gather(*(client(i) for i in range(clients)), *probing)
     return latencies, errors, time.perf_counter() - started
+
+
+@contextmanager
+def _ingesting(files: int, nice: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A `qa ingest` of the first `files` BBC articles into a temporary index, in a process of
+    its own (QA_INGEST_NICE=nice), returned once its model is loaded, so that what runs beside
+    it runs beside the ingest's work."""
+    from eval.bench.ingest import _files, _stage
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = _stage(Path(tmp) / "articles", _files(BBC, files), BBC)
+        env = {**os.environ, "QA_DATA_DIR": str(Path(tmp) / "data"), "QA_INGEST_NICE": nice}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "qa.cli", "-v", "ingest", str(folder)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert proc.stderr is not None
+            for line in proc.stderr:  # the embedder logs when its model is loaded
+                if b"qa.index.embedding: loaded" in line:
+                    break
+            else:
+                raise SystemExit(f"qa ingest exited with {proc.wait()} before loading its model")
+            # Keep reading, so a full pipe never stalls the ingest.
+            threading.Thread(target=proc.stderr.read, daemon=True).start()
+            yield proc
+        finally:
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 def _free_port() -> int:
@@ -63,6 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--max-requests", type=int, default=3000)
+    parser.add_argument(
+        "--ingest",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Also ask while `qa ingest` indexes N BBC articles in another process.",
+    )
     args = parser.parse_args(argv)
     with bench_index(args.data_dir) as data_dir:
         asked = questions()
@@ -101,6 +174,31 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(
                     (name, len(lat) / took, *np.percentile(lat, [50, 95, 99]), errors, len(lat))
                 )
+            beside = []
+            from qa.settings import Settings
+
+            configured = os.environ.get("QA_INGEST_NICE") or str(
+                Settings.model_fields["ingest_nice"].default
+            )
+            for nice in (configured, "0") if args.ingest else ():
+                probes: list[float] = []
+                with _ingesting(args.ingest, nice) as ingest:
+                    lat, errors, took = asyncio.run(
+                        _load(
+                            url,
+                            args.clients,
+                            args.seconds,
+                            args.max_requests,
+                            ask,
+                            ended=lambda ingest=ingest: ingest.poll() is not None,  # type: ignore[misc]
+                            probes=probes,
+                        )
+                    )
+                    finished = ingest.poll() is not None
+                label = f"ingest at nice {nice}"
+                p50, p95 = np.percentile(lat, [50, 95])
+                health95 = float(np.percentile(probes, 95))
+                beside.append((label, len(lat) / took, p50, p95, errors, health95, took, finished))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -112,6 +210,18 @@ def main(argv: list[str] | None = None) -> int:
     for name, rps, p50, p95, p99, errors, n in rows:
         print(f"{name:<26}{rps:>8.1f}{p50:>9.1f}{p95:>9.1f}{p99:>9.1f}{errors:>8}{n:>10}")
     print(f"\nask RPS / healthz RPS: {rows[0][1] / rows[1][1]:.2f}")
+    if beside:
+        idle_p50 = rows[0][2]
+        print(f"\nPOST /v1/ask while `qa ingest` indexes {args.ingest} articles in another process")
+        print(
+            f"{'':<26}{'RPS':>8}{'p50 ms':>9}{'x idle':>8}{'p95 ms':>9}{'errors':>8}"
+            f"{'healthz p95':>13}{'seconds':>9}"
+        )
+        for label, rps, p50, p95, errors, health95, took, finished in beside:
+            print(
+                f"{label:<26}{rps:>8.1f}{p50:>9.1f}{p50 / idle_p50:>8.2f}{p95:>9.1f}{errors:>8}"
+                f"{health95:>13.1f}{took:>9.1f}" + ("" if finished else "  (ingest still going)")
+            )
     return 0
 
 
