@@ -442,7 +442,7 @@ def _sentences_of_meta(value: Any, length: int) -> tuple[tuple[int, int], ...] |
         spans = tuple((int(a), int(b)) for a, b in (part.split(":") for part in value.split(",")))
     except ValueError:
         return None
-    ends = [0] + [b for _, b in spans]
-    if all(e <= a < b <= length for (a, b), e in zip(spans, ends, strict=False)):
+    before = [0] + [b for _, b in spans[:-1]]  # where the sentence before each one ends
+    if all(e <= a < b <= length for (a, b), e in zip(spans, before, strict=True)):
         return spans
     return None
