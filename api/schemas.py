@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
-from qa.types import EARLIEST, LATEST
+from qa.types import EARLIEST, LATEST, MAX_ID_CHARS, SLUG
 
 MAX_TURN_CHARS = 8000  # characters in one earlier turn or chat message
 MAX_MESSAGES = 100  # messages in one chat completion request
@@ -159,7 +159,11 @@ class ArticleIn(BaseModel):
 
     model_config = STRICT
     id: str | None = Field(
-        None, max_length=200, description="Stable id; default a slug of the title."
+        None,
+        max_length=MAX_ID_CHARS,
+        pattern=SLUG,
+        description="Stable id, stored as given: lowercase letters and digits in words joined "
+        "by dashes (`ferry-strike-2005`); default a slug of the title.",
     )
     title: str = Field(min_length=1, max_length=1000, description="Headline.")
     text: str = Field(min_length=1, description="Body text.")

@@ -57,6 +57,11 @@ class ArticleInfo:
     copies: tuple[str, ...] = ()  # ids of other articles that carry the same story
 
 
+MAX_ID_CHARS = 120  # the longest article id
+# An id slugify keeps as it is: lowercase letters and digits, in words joined by single dashes.
+SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+
+
 @dataclass(frozen=True)
 class Chunk:
     """A sentence-aligned piece of an article: text == article.text[start:end]."""

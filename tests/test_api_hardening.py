@@ -159,6 +159,18 @@ def test_an_article_with_an_impossible_date_is_refused(client: TestClient) -> No
     assert client.get("/readyz").status_code == 200
 
 
+def test_an_article_id_is_stored_as_given_or_refused(client: TestClient) -> None:
+    """An id the API would have to change (too long, not a slug) is refused with 422 rather
+    than stored under another id, so the id sent is the id to fetch and delete."""
+    for bad in ("0" * 121, "Ferry Strike", "ferry--strike", "-ferry", "../etc/passwd"):
+        response = client.post("/v1/articles", json={"id": bad, "title": "T", "text": "Words."})
+        assert response.status_code == 422 and "id" in _error(response)["message"], bad
+    longest = "0" * 120
+    created = client.post("/v1/articles", json={"id": longest, "title": "T", "text": "Words."})
+    assert created.status_code == 201 and created.json()["articles"] == [longest]
+    assert client.delete(f"/v1/articles/{longest}").status_code == 204
+
+
 def test_nul_and_control_characters(client: TestClient) -> None:
     nul = client.post("/v1/articles", json={"id": "n", "title": "A\x00B", "text": "Words."})
     assert nul.status_code == 422 and "title" in _error(nul)["message"]

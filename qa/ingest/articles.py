@@ -11,7 +11,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from qa.errors import ArticleError
-from qa.types import EARLIEST, LATEST, Article, Failure, date_in_range
+from qa.types import EARLIEST, LATEST, MAX_ID_CHARS, Article, Failure, date_in_range
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
 MAX_TITLE_CHARS = 300
@@ -21,7 +21,7 @@ _SENTENCE_END = tuple('.!?:;"”’)')
 _CONTROLS = re.compile("[\x01-\x08\x0b\x0d-\x1f\x7f-\x9f]")
 
 
-def slugify(value: str, max_len: int = 120) -> str:
+def slugify(value: str, max_len: int = MAX_ID_CHARS) -> str:
     """A stable, URL- and id-safe form of a name: lowercase ascii words joined by dashes."""
     ascii_text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
