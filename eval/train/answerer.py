@@ -30,6 +30,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -307,7 +308,7 @@ def _calibrate(
     plain: list[dict],  # type: ignore[type-arg]
     rows: list[dict],  # type: ignore[type-arg]
     rows_right: list[bool],
-    right: object,
+    right: Callable[[dict], bool],  # type: ignore[type-arg]
 ) -> _Calibration:
     """Platt scaling of the confidence's logit on the questions as asked (near misses teach what
     to decline, but their share is no share people ask), so that among answers given with
@@ -324,7 +325,7 @@ def _calibrate(
 
     from eval.metrics import expected_calibration_error
 
-    y = np.array([right(r) for r in plain])  # type: ignore[operator]
+    y = np.array([right(r) for r in plain])
     answerable = np.array([r["answerable"] for r in plain])
     ratio = answerable.sum() / max(1, (~answerable).sum())
 
