@@ -32,6 +32,7 @@ import httpx
 import numpy as np
 
 from eval.bench.common import BBC, ROOT, bench_index, questions
+from qa.settings import Settings
 
 
 async def _load(
@@ -175,8 +176,6 @@ def main(argv: list[str] | None = None) -> int:
                     (name, len(lat) / took, *np.percentile(lat, [50, 95, 99]), errors, len(lat))
                 )
             beside = []
-            from qa.settings import Settings
-
             configured = os.environ.get("QA_INGEST_NICE") or str(
                 Settings.model_fields["ingest_nice"].default
             )
