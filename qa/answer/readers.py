@@ -22,6 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from qa.compute import share
 from qa.index.embedding import _use_bf16, resolve_model
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,8 @@ class _Fitted:
             self._encoder = self._encoder.to(torch.bfloat16)
         else:
             self._encoder = self._encoder.float()
+        # Guards the tokenizer (a fast tokenizer is not safe to call from two threads at once);
+        # forward passes run concurrently, each on its share of the cores (qa.compute).
         self._lock = threading.Lock()
         log.info(
             "loaded a %s reader (%d layers, bf16=%s)", self.task, self.config.layers, self._bf16
@@ -221,13 +224,12 @@ class JointReader(_Fitted):
         import torch
 
         previous = previous or [None] * len(sentences)
-        batch, offsets = pair_batch(
-            self._tokenizer,
-            [question] * len(sentences),
-            [self.config.passage(s, p) for s, p in zip(sentences, previous, strict=True)],
-            self.config.max_length,
-        )
-        with self._lock, torch.inference_mode():
+        passages = [self.config.passage(s, p) for s, p in zip(sentences, previous, strict=True)]
+        with self._lock:
+            batch, offsets = pair_batch(
+                self._tokenizer, [question] * len(sentences), passages, self.config.max_length
+            )
+        with share(), torch.inference_mode():
             logits, starts, ends = joint_logits(self._encoder, self._head, batch)
         return [float(x) for x in logits], _best_spans(sentences, batch, offsets, starts, ends)
 
@@ -248,13 +250,14 @@ class SpanReader(_Fitted):
             return []
         import torch
 
-        batch, offsets = pair_batch(
-            self._tokenizer,
-            [question] * len(sentences),
-            list(sentences),
-            self.config.max_length,
-        )
-        with self._lock, torch.inference_mode():
+        with self._lock:
+            batch, offsets = pair_batch(
+                self._tokenizer,
+                [question] * len(sentences),
+                list(sentences),
+                self.config.max_length,
+            )
+        with share(), torch.inference_mode():
             starts, ends = span_logits(self._encoder, self._head, batch)
         return _best_spans(sentences, batch, offsets, starts, ends)
 

@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
+from qa.compute import CORES, share
 from qa.settings import DEFAULT_EMBED_MODEL
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,10 @@ def resolve_model(name: str) -> str:
 
 
 def set_threads(threads: int) -> None:
-    """Sets the torch threads of this process's models (QA_THREADS); 0 leaves torch's default,
-    a thread a core. Each further thread of a busy core waits on the others at every layer,
-    so processes sharing a machine each take fewer."""
+    """Sets the cores this process's models share (QA_THREADS); 0 leaves torch's default, a
+    thread a core. Each further thread of a busy core waits on the others at every layer,
+    so processes sharing a machine each take fewer. Concurrent passes split them (qa.compute)."""
+    CORES.configure(threads)
     if threads > 0:
         import torch
 
@@ -104,18 +106,23 @@ class SentenceTransformerEmbedder:
         log.info("loaded %s (%d dims, %s, bf16=%s)", model, self.dim, device, self._bf16)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit vectors for texts, as float32 rows; sorted by length inside for less padding."""
+        """Unit vectors for texts, as float32 rows. Texts are sorted by length, for less
+        padding, and embedded a batch per turn on the cores, so an ask's query waits for one
+        batch of an ingest beside it, not for all of them."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock, self._torch.inference_mode():
-            vectors = self._model.encode(
-                list(texts),
-                batch_size=self._batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        vectors = np.asarray(vectors, dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for at in range(0, len(order), self._batch_size):
+            rows = order[at : at + self._batch_size]
+            with self._lock, share(), self._torch.inference_mode():
+                vectors[rows] = self._model.encode(
+                    [texts[i] for i in rows],
+                    batch_size=len(rows),
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                ).astype(np.float32)
         # Normalise again in float32: bf16 leaves norms a little off 1.
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
