@@ -35,8 +35,9 @@ class Settings(BaseSettings):
     threads: int = Field(
         0,
         ge=0,
-        description="Torch threads the models of this process use; 0: torch's default (one a "
-        "core). Fewer leaves cores to other processes: an ingest beside a server, test workers.",
+        description="Cores the models of this process share (a lone forward pass takes them "
+        "all, concurrent passes one each); 0: torch's default, one a core. Fewer leaves cores "
+        "to other processes: an ingest beside a server, test workers.",
     )
     ingest_nice: int = Field(
         10,
