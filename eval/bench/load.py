@@ -1,7 +1,7 @@
 """Load on a real `qa serve` over loopback: RPS and latency for N concurrent clients.
 
     python -m eval.bench.load [--data-dir DIR] [--clients 8] [--seconds 20] [--max-requests 3000]
-                              [--ingest 200]
+                              [--ingest 200] [--upload 200]
 
 Bounded in time and count, loopback only. The baseline, measured against the same server in the
 same run, is GET /healthz: the ratio says how much of the server's capacity an answer takes.
@@ -11,12 +11,17 @@ index in a process of its own (what a newsroom machine does while people ask), o
 ingest's priority as configured (QA_INGEST_NICE) and once with it unchanged, each from when the
 ingest's model is loaded until it ends or `--seconds` pass; one more client probes GET
 /healthz every 50 ms meanwhile. The ratios to the idle run's median are the figures.
+
+With `--upload N`, they ask again while the same server indexes an upload of N BBC articles
+(POST /v1/articles, a .jsonl feed under new ids, run as a background job), from when the job is
+accepted until it is done or `--seconds` pass; the uploaded articles are deleted afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -118,6 +123,46 @@ def _ingesting(files: int, nice: str) -> Iterator[subprocess.Popen[bytes]]:
             proc.wait(timeout=30)
 
 
+def _feed(files: int) -> bytes:
+    """The first `files` BBC articles as a .jsonl feed, under ids no index of them holds."""
+    from eval.bench.ingest import _files
+    from qa.ingest.articles import decode
+
+    lines = []
+    for n, path in enumerate(_files(BBC, files)):
+        title, _, text = decode(path.read_bytes()).strip().partition("\n")
+        lines.append(json.dumps({"id": f"bench-upload-{n}", "title": title, "text": text}))
+    return ("\n".join(lines) + "\n").encode()
+
+
+@contextmanager
+def _uploading(url: str, files: int) -> Iterator[Callable[[], bool]]:
+    """An upload of `files` articles to the server, running as a job; yields whether it is
+    done, and deletes the articles afterwards."""
+    body = _feed(files)
+    started = httpx.post(f"{url}/v1/articles", files={"file": ("bench.jsonl", body)}, timeout=120)
+    if started.status_code != 202:
+        raise SystemExit(f"the upload was answered {started.status_code}: {started.text[:200]}")
+    status_url = f"{url}{started.json()['status_url']}"
+    state = {"done": False, "at": 0.0}
+
+    def done() -> bool:
+        now = time.perf_counter()
+        if not state["done"] and now - state["at"] > 0.5:  # poll twice a second at most
+            state["at"] = now
+            job = httpx.get(status_url, timeout=30).json()
+            state["done"] = job["status"] not in ("queued", "running")
+        return bool(state["done"])
+
+    try:
+        yield done
+    finally:
+        while not done():
+            time.sleep(0.5)
+        for n in range(files):
+            httpx.delete(f"{url}/v1/articles/bench-upload-{n}", timeout=30)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -136,6 +181,13 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         metavar="N",
         help="Also ask while `qa ingest` indexes N BBC articles in another process.",
+    )
+    parser.add_argument(
+        "--upload",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Also ask while the same server indexes an upload of N BBC articles.",
     )
     args = parser.parse_args(argv)
     with bench_index(args.data_dir) as data_dir:
@@ -194,9 +246,28 @@ def main(argv: list[str] | None = None) -> int:
                         )
                     )
                     finished = ingest.poll() is not None
-                label = f"ingest at nice {nice}"
+                label = f"ingest {args.ingest}, nice {nice}"
                 p50, p95 = np.percentile(lat, [50, 95])
                 health95 = float(np.percentile(probes, 95))
+                beside.append((label, len(lat) / took, p50, p95, errors, health95, took, finished))
+            if args.upload:
+                probes = []
+                with _uploading(url, args.upload) as uploaded:
+                    lat, errors, took = asyncio.run(
+                        _load(
+                            url,
+                            args.clients,
+                            args.seconds,
+                            args.max_requests,
+                            ask,
+                            ended=uploaded,
+                            probes=probes,
+                        )
+                    )
+                    finished = uploaded()
+                p50, p95 = np.percentile(lat, [50, 95])
+                health95 = float(np.percentile(probes, 95))
+                label = f"upload of {args.upload} here"
                 beside.append((label, len(lat) / took, p50, p95, errors, health95, took, finished))
         finally:
             server.terminate()
@@ -211,7 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nask RPS / healthz RPS: {rows[0][1] / rows[1][1]:.2f}")
     if beside:
         idle_p50 = rows[0][2]
-        print(f"\nPOST /v1/ask while `qa ingest` indexes {args.ingest} articles in another process")
+        print(
+            "\nPOST /v1/ask while articles are indexed: by `qa ingest` in another process, "
+            "or uploaded to this server"
+        )
         print(
             f"{'':<26}{'RPS':>8}{'p50 ms':>9}{'x idle':>8}{'p95 ms':>9}{'errors':>8}"
             f"{'healthz p95':>13}{'seconds':>9}"
@@ -219,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         for label, rps, p50, p95, errors, health95, took, finished in beside:
             print(
                 f"{label:<26}{rps:>8.1f}{p50:>9.1f}{p50 / idle_p50:>8.2f}{p95:>9.1f}{errors:>8}"
-                f"{health95:>13.1f}{took:>9.1f}" + ("" if finished else "  (ingest still going)")
+                f"{health95:>13.1f}{took:>9.1f}" + ("" if finished else "  (still indexing)")
             )
     return 0
 
