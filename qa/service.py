@@ -96,7 +96,15 @@ class Service:
             )
             if self._lock is not None:  # sole owner: safe to clear what a crash left behind
                 self.store.repair()
-            self.retriever = Retriever(self.store, self.embedder, settings.sync_interval_s)
+            # Beside an embedded index only: its data dir is this process's alone.
+            derived = (
+                None
+                if settings.chroma_url
+                else Path(settings.data_dir) / f"{settings.collection_prefix}_derived.json"
+            )
+            self.retriever = Retriever(
+                self.store, self.embedder, settings.sync_interval_s, cache_path=derived
+            )
         except BaseException:
             self.close()
             raise
@@ -499,6 +507,9 @@ class Service:
 
     def close(self) -> None:
         """Closes the Chroma client and releases the data dir; safe to call twice."""
+        retriever = getattr(self, "retriever", None)
+        if retriever is not None:
+            retriever.close()  # a write of the derived-data cache finishes first
         client, self._client = getattr(self, "_client", None), None
         if client is not None:
             client.close()

@@ -14,11 +14,13 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import bm25s
 import numpy as np
 
+from qa.index.derived import DerivedCache, digest
 from qa.index.duplicates import Fingerprint, fingerprint, groups
 from qa.index.embedding import Embedder
 from qa.index.store import ChromaStore, StoredChunk
@@ -109,15 +111,23 @@ class Retriever:
     """Searches the store; keeps its snapshot in step with the store's change marker."""
 
     def __init__(
-        self, store: ChromaStore, embedder: Embedder, sync_interval_s: float = 1.0
+        self,
+        store: ChromaStore,
+        embedder: Embedder,
+        sync_interval_s: float = 1.0,
+        cache_path: Path | None = None,
     ) -> None:
+        """cache_path: a file for what refreshing derives from the chunks (qa/index/derived.py);
+        None derives it again in every process."""
         if sync_interval_s < 0:
             raise ValueError(f"sync_interval_s must be >= 0, got {sync_interval_s}")
         self._store = store
         self._embedder = embedder
         self._sync_interval = sync_interval_s
+        self._derived = DerivedCache(cache_path)
         self._tokens: dict[str, list[str]] = {}
         self._prints: dict[tuple[str, str], Fingerprint] = {}  # (article id, version)
+        self._print_digests: dict[tuple[str, str], str] = {}  # of what each was made from
         self._lock = threading.Lock()
         self._stale = False
         self._snapshot = Snapshot("", {}, LexicalIndex([], self._tokens), taken=0.0)
@@ -130,6 +140,10 @@ class Retriever:
     def idf(self, term: str) -> float:
         """How informative a stemmed term is across the indexed chunks, as of the snapshot."""
         return self._snapshot.lexical.idf(term)
+
+    def close(self) -> None:
+        """Waits for a write of the derived-data cache in progress."""
+        self._derived.wait()
 
     def mark_stale(self) -> None:
         """Called after this process writes, so the next search refreshes first."""
@@ -164,10 +178,20 @@ class Retriever:
             live = {_key(e) for e in kept} | {_key(e) for e in fresh}
             for key in [k for k in self._tokens if k not in live]:
                 del self._tokens[key]
+            new = [e for e in fresh if _key(e) not in self._tokens]
+            if new:
+                terms = self._derived.terms([e.chunk.text for e in new], tokenize)
+                self._tokens.update(zip((_key(e) for e in new), terms, strict=True))
             lexical = LexicalIndex(kept + fresh, self._tokens)
             self._snapshot = Snapshot(
                 generation, manifest, lexical, groups=self._regroup(manifest, fresh)
             )
+            if fresh or len(kept) != len(old):
+                self._derived.keep(
+                    {digest(e.chunk.text) for e in lexical.entries},
+                    set(self._print_digests.values()),
+                )
+                self._derived.save()
             log.debug(
                 "refreshed %d chunks in %.0f ms",
                 len(lexical.entries),
@@ -184,10 +208,13 @@ class Retriever:
         for e in fresh:
             texts.setdefault((e.chunk.article_id, e.version), []).append((e.chunk.n, e.chunk.text))
         for key, parts in texts.items():
-            self._prints[key] = fingerprint(" ".join(text for _, text in sorted(parts)))
+            whole = " ".join(text for _, text in sorted(parts))
+            self._print_digests[key] = digest(whole)
+            self._prints[key] = self._derived.fingerprint(whole, fingerprint)
         current = {(a, i.version) for a, i in manifest.items()}
         for key in [k for k in self._prints if k not in current]:
             del self._prints[key]
+            self._print_digests.pop(key, None)
         return groups({a: f for (a, _), f in self._prints.items()})
 
     def search(
