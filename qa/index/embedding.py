@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -79,6 +80,11 @@ class SentenceTransformerEmbedder:
         import torch
         from sentence_transformers import SentenceTransformer
 
+        # The half million objects that torch, transformers and the model make live as long as
+        # the process: frozen (here and once the model is loaded), the collector no longer
+        # walks them at every full collection, which made loading the model and reading a
+        # large index's records after it several times slower (docs/results.md).
+        gc.freeze()
         self._torch = torch
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         from transformers.utils import logging as hf_logging
@@ -103,6 +109,7 @@ class SentenceTransformerEmbedder:
         self._batch_size = batch_size
         self._lock = threading.Lock()
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        gc.freeze()
         log.info("loaded %s (%d dims, %s, bf16=%s)", model, self.dim, device, self._bf16)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
