@@ -228,47 +228,38 @@ def main(argv: list[str] | None = None) -> int:
                     (name, len(lat) / took, *np.percentile(lat, [50, 95, 99]), errors, len(lat))
                 )
             beside = []
+
+            def measure(label: str, ended: Callable[[], bool]) -> None:
+                """The clients' asks until `ended()` (or the time is up), /healthz probed."""
+                probes: list[float] = []
+                lat, errors, took = asyncio.run(
+                    _load(
+                        url,
+                        args.clients,
+                        args.seconds,
+                        args.max_requests,
+                        ask,
+                        ended=ended,
+                        probes=probes,
+                    )
+                )
+                p50, p95 = np.percentile(lat, [50, 95])
+                health95 = float(np.percentile(probes, 95))
+                row = (label, len(lat) / took, p50, p95, errors, health95, took, ended())
+                beside.append(row)
+
             configured = os.environ.get("QA_INGEST_NICE") or str(
                 Settings.model_fields["ingest_nice"].default
             )
             for nice in (configured, "0") if args.ingest else ():
-                probes: list[float] = []
                 with _ingesting(args.ingest, nice) as ingest:
-                    lat, errors, took = asyncio.run(
-                        _load(
-                            url,
-                            args.clients,
-                            args.seconds,
-                            args.max_requests,
-                            ask,
-                            ended=lambda ingest=ingest: ingest.poll() is not None,  # type: ignore[misc]
-                            probes=probes,
-                        )
+                    measure(
+                        f"ingest {args.ingest}, nice {nice}",
+                        lambda ingest=ingest: ingest.poll() is not None,  # type: ignore[misc]
                     )
-                    finished = ingest.poll() is not None
-                label = f"ingest {args.ingest}, nice {nice}"
-                p50, p95 = np.percentile(lat, [50, 95])
-                health95 = float(np.percentile(probes, 95))
-                beside.append((label, len(lat) / took, p50, p95, errors, health95, took, finished))
             if args.upload:
-                probes = []
                 with _uploading(url, args.upload) as uploaded:
-                    lat, errors, took = asyncio.run(
-                        _load(
-                            url,
-                            args.clients,
-                            args.seconds,
-                            args.max_requests,
-                            ask,
-                            ended=uploaded,
-                            probes=probes,
-                        )
-                    )
-                    finished = uploaded()
-                p50, p95 = np.percentile(lat, [50, 95])
-                health95 = float(np.percentile(probes, 95))
-                label = f"upload of {args.upload} here"
-                beside.append((label, len(lat) / took, p50, p95, errors, health95, took, finished))
+                    measure(f"upload of {args.upload} here", uploaded)
         finally:
             server.terminate()
             server.wait(timeout=30)
