@@ -3,8 +3,9 @@
 Every forward pass of the embedder and the readers runs inside `share()`. A pass that finds the
 cores free and nobody waiting takes them all (a single ask runs its passes on every core); when
 other passes run or wait, each takes one core, and no more passes run at once than there are
-cores. So eight concurrent asks run two one-thread passes at a time on two cores instead of
-sixteen OpenMP threads that wait on each other at every layer, and a lone ask keeps its speed.
+cores. So eight concurrent asks run two one-thread passes at a time on two cores, instead of
+passes of two threads each that wait on each other at every layer, and a lone ask keeps its
+speed.
 
 The cores are QA_THREADS (`configure`), or the cores this process may run on when that is 0.
 torch's thread count is a per-thread setting of OpenMP, so each pass sets it for the thread it

@@ -82,8 +82,8 @@ class SentenceTransformerEmbedder:
 
         # The half million objects that torch, transformers and the model make live as long as
         # the process: frozen (here and once the model is loaded), the collector no longer
-        # walks them at every full collection, which made loading the model and reading a
-        # large index's records after it several times slower (docs/results.md).
+        # walks them at every full collection, which slowed loading the model and reading a
+        # large index's records after it (a cold ask over the BBC articles: 8.7 s -> 7.2 s).
         gc.freeze()
         self._torch = torch
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
