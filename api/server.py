@@ -53,8 +53,9 @@ def create_app(settings: Settings, service: Library | None = None) -> FastAPI:
 
             opened: Library = await run_in_threadpool(Service, settings)
             app.state.service = opened
-            # Load the answerer's models now, not on the first question.
+            # Load the answerer's models and read the index now, not on the first question.
             await run_in_threadpool(lambda: app.state.service.answerer)
+            await run_in_threadpool(app.state.service.retriever.refresh)
         else:
             app.state.service = service
         app.state.jobs = Jobs(app.state.service)

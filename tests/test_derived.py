@@ -130,3 +130,27 @@ def test_the_cache_keys_entries_by_their_text() -> None:
     cache.terms([text, "Another text."], derive)
     assert len(calls) == 3
     assert len(cache) == 2 and digest(text) != digest(text + " ")
+
+
+def test_a_process_that_only_ingests_never_reads_the_index_back(
+    settings: Settings,
+    embedder,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    from qa.index.store import ChromaStore
+
+    with Service(settings, embedder=embedder) as first:
+        first.ingest([SEEDS])
+    reads: list[int] = []
+    real = ChromaStore.chunks_of
+
+    def counted(self, versions):  # type: ignore[no-untyped-def]
+        reads.append(len(versions))
+        return real(self, versions)
+
+    monkeypatch.setattr(ChromaStore, "chunks_of", counted)
+    with Service(settings, embedder=embedder) as second:
+        assert second.ingest([FIXTURES]).added > 0
+        assert reads == []  # neither at start nor after the ingest
+        assert second.ask("Who denied awareness of the airstrikes?").short_answer == "Mark Toner"
+        assert reads and sum(reads) == second.counts()["articles"]

@@ -131,15 +131,16 @@ class Retriever:
         self._lock = threading.Lock()
         self._stale = False
         self._snapshot = Snapshot("", {}, LexicalIndex([], self._tokens), taken=0.0)
-        self.refresh(force=True)
+        # Built on first use, not here: a process that only ingests never reads the index back.
+        self._built = False
 
     @property
     def snapshot(self) -> Snapshot:
-        return self._snapshot
+        return self._snapshot if self._built else self.refresh()
 
     def idf(self, term: str) -> float:
         """How informative a stemmed term is across the indexed chunks, as of the snapshot."""
-        return self._snapshot.lexical.idf(term)
+        return self.snapshot.lexical.idf(term)
 
     def close(self) -> None:
         """Waits for a write of the derived-data cache in progress."""
@@ -157,10 +158,11 @@ class Retriever:
         the one it saw before waiting."""
         snap = self._snapshot
         due = self._stale or time.monotonic() - snap.taken >= self._sync_interval
-        if not (force or due):
+        if not (force or due or not self._built):
             return snap
         with self._lock:
             current = self._snapshot
+            force = force or not self._built
             self._stale = False
             generation = self._store.generation()
             if generation == current.generation and not force:
@@ -186,6 +188,7 @@ class Retriever:
             self._snapshot = Snapshot(
                 generation, manifest, lexical, groups=self._regroup(manifest, fresh)
             )
+            self._built = True
             if fresh or len(kept) != len(old):
                 self._derived.keep(
                     {digest(e.chunk.text) for e in lexical.entries},
