@@ -47,12 +47,14 @@ class DerivedCache:
         self._lock = threading.Lock()
         self._writer: threading.Thread | None = None
         self._dirty = False
+        # Each fingerprint as last written, beside the very object it encodes, by digest.
+        self._rows: dict[str, tuple[Fingerprint, list[object]]] = {}
         if path is not None and path.exists():
             try:
                 self._load(path)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.warning("ignored the derived-data cache %s: %s", path, exc)
-                self._terms, self._prints = {}, {}
+                self._terms, self._prints, self._rows = {}, {}, {}
 
     def __len__(self) -> int:
         return len(self._terms) + len(self._prints)
@@ -123,19 +125,20 @@ class DerivedCache:
     # --- the file ----------------------------------------------------------------------
 
     def save(self) -> None:
-        """Writes the cache in the background if anything changed since the last write."""
+        """Writes the cache in the background if anything changed since the last write. The
+        caller (a refresh, under the retriever's lock) only copies two dicts; encoding the
+        fingerprints (a quarter of a second for the BBC articles) happens on the writer."""
         if self._path is None or not self._dirty:
             return
         self._dirty = False
-        payload = {
-            "format": FORMAT,
-            "terms": {k: " ".join(v) for k, v in self._terms.items()},
-            "prints": {k: _encode(v) for k, v in self._prints.items()},
-        }
+        terms, prints = dict(self._terms), dict(self._prints)
         with self._lock:
             previous = self._writer
             self._writer = threading.Thread(
-                target=self._write, args=(payload, previous), name="qa-derived", daemon=True
+                target=self._write,
+                args=(terms, prints, previous),
+                name="qa-derived",
+                daemon=True,
             )
             self._writer.start()
 
@@ -146,10 +149,25 @@ class DerivedCache:
         if writer is not None:
             writer.join()
 
-    def _write(self, payload: dict[str, object], previous: threading.Thread | None) -> None:
+    def _write(
+        self,
+        terms: dict[str, list[str]],
+        prints: dict[str, Fingerprint],
+        previous: threading.Thread | None,
+    ) -> None:
         if previous is not None:
-            previous.join()  # writes land in order
+            previous.join()  # writes land in order, and only one writer touches _rows
         assert self._path is not None
+        for key in [k for k in self._rows if k not in prints]:
+            del self._rows[key]
+        for key, f in prints.items():
+            if key not in self._rows or self._rows[key][0] is not f:
+                self._rows[key] = (f, _encode(f))
+        payload = {
+            "format": FORMAT,
+            "terms": {k: " ".join(v) for k, v in terms.items()},
+            "prints": {k: self._rows[k][1] for k in prints},
+        }
         tmp = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
         try:
             tmp.write_text(json.dumps(payload), encoding="utf-8")
@@ -170,6 +188,7 @@ class DerivedCache:
                 raise ValueError(f"format {found!r}, not {FORMAT}")
             self._terms = {k: v.split() for k, v in data["terms"].items()}
             self._prints = {k: _decode(v) for k, v in data["prints"].items()}
+            self._rows = {k: (self._prints[k], v) for k, v in data["prints"].items()}
         finally:
             if enabled:
                 gc.enable()
