@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from qa.answer.readers import load_reader, load_span_reader
+from qa.answer.readers import load_span_reader
 from qa.compute import Cores
 from qa.index.embedding import SentenceTransformerEmbedder
 
@@ -78,7 +78,7 @@ def test_models_called_from_many_threads_answer_as_called_alone(
     embedder: SentenceTransformerEmbedder,
 ) -> None:
     """Asks run their passes concurrently on one model: each gets what it would alone."""
-    reader, spans = load_reader(), load_span_reader()
+    spans = load_span_reader()
     sentences = [
         "The stone bridge over the river was begun in 1357 under King Charles IV.",
         "It is 516 metres long and nearly 10 metres wide.",
@@ -92,9 +92,9 @@ def test_models_called_from_many_threads_answer_as_called_alone(
     ]
 
     def one(q: str) -> tuple[list[float], list[str | None], np.ndarray]:
-        logits, _ = reader.read(q, sentences)
         found = spans.find(q, sentences)
-        return logits, [f.text if f else None for f in found], embedder.embed_documents([q])[0]
+        margins = [f.margin if f else -1e9 for f in found]
+        return margins, [f.text if f else None for f in found], embedder.embed_documents([q])[0]
 
     alone = {q: one(q) for q in questions}
     with ThreadPoolExecutor(8) as pool:
@@ -102,7 +102,7 @@ def test_models_called_from_many_threads_answer_as_called_alone(
     for q, (logits, found, vector) in zip(questions * 6, together, strict=True):
         want_logits, want_found, want_vector = alone[q]
         # One thread or two sum in another order: equal up to bfloat16 rounding.
-        assert logits == pytest.approx(want_logits, abs=0.15)
+        assert logits == pytest.approx(want_logits, abs=0.3)
         assert np.argmax(logits) == np.argmax(want_logits)
         assert found == want_found
         assert float(vector @ want_vector) > 0.999

@@ -98,7 +98,7 @@ def test_hotpotqa_supporting_paragraphs(tmp_path: Path, monkeypatch: pytest.Monk
 def test_no_trainer_is_given_a_paragraph_of_squad_dev(tmp_path: Path) -> None:
     """Every trainer reads SQuAD through eval.train.common.paragraphs, which refuses a file
     holding any paragraph (or article) of the evaluation set, SQuAD dev."""
-    from eval.train import answerer, reader
+    from eval.train import answerer, spans
     from eval.train.common import DevLeak, paragraphs
 
     train = json.loads(shared_data("squad-v1.1-train.json").read_text())["data"]
@@ -115,15 +115,15 @@ def test_no_trainer_is_given_a_paragraph_of_squad_dev(tmp_path: Path) -> None:
         with pytest.raises(DevLeak):
             paragraphs(leaky)
         with pytest.raises(DevLeak):
-            reader.groups(leaky, questions=50)
+            spans.examples(leaky, questions=50, near_misses=True)
         with pytest.raises(DevLeak):
             answerer.questions_and_articles(leaky)
-    train_groups, _ = reader.groups(clean, questions=50)
-    assert train_groups and all(g.candidates[0].label for g in train_groups)
+    train_examples, _ = spans.examples(clean, questions=50)
+    assert train_examples and train_examples[0].answer is not None
     assert answerer.questions_and_articles(clean)[0]
 
 
-def test_the_reader_and_the_answerer_learn_from_different_articles() -> None:
+def test_the_span_reader_and_the_answerer_learn_from_different_articles() -> None:
     """SQuAD train passes the check whole, and its Wikipedia articles are split between the two
     trainers, so the answerer sees the reader's scores as they are on text it never read."""
     from eval.train.common import ANSWERER_TITLES, DEFAULT_SQUAD, paragraphs
@@ -136,31 +136,34 @@ def test_the_reader_and_the_answerer_learn_from_different_articles() -> None:
     assert sum(len(p.qas) for p in parts if p.part == "reader") > 70_000
 
 
-def test_a_reader_run_after_another_learns_from_other_questions(tmp_path: Path) -> None:
-    """`--after N` (a run started from an earlier run's weights) samples none of the questions
-    the earlier run of N did, `--after N,M` none of those two runs did, and each validates on
-    the same questions."""
-    from eval.train import reader
+def test_the_span_reader_learns_near_misses_beside_the_same_questions(tmp_path: Path) -> None:
+    """--near-misses adds null answers made from SQuAD train to the same sample of questions:
+    a sentence of another paragraph of the question's article that shares its words (and holds
+    no annotator's answer), and the answer sentence asked with a specific word swapped."""
+    from eval.train import spans
 
     train = json.loads(shared_data("squad-v1.1-train.json").read_text())["data"]
     small = tmp_path / "small.json"
     small.write_text(
         json.dumps({"data": [doc | {"paragraphs": doc["paragraphs"][:8]} for doc in train[:30]]})
     )
-    first, checks = reader.groups(small, questions=300)
-    later, later_checks = reader.groups(small, questions=300, after=(300,))
-    third, third_checks = reader.groups(small, questions=300, after=(300, 300))
-    again, _ = reader.groups(small, questions=300)
-    assert len(first) > 250 and len(later) > 250 and len(third) > 250
-    assert [g.question for g in again] == [g.question for g in first]  # the same sample
-    asked = Counter(
-        qa["question"].strip()
-        for doc in train[:30]
-        for p in doc["paragraphs"][:8]
-        for qa in p["qas"]
-    )
-    for a, b in ((first, later), (first, third), (later, third)):
-        shared = {g.question for g in a} & {g.question for g in b}
-        assert all(asked[q] > 1 for q in shared)  # only a question SQuAD asks twice is in both
-    assert checks and [c.group for c in later_checks] == [c.group for c in checks]
-    assert [c.group for c in third_checks] == [c.group for c in checks]
+    plain, plain_valid = spans.examples(small, questions=300)
+    near, near_valid = spans.examples(small, questions=300, near_misses=True)
+
+    def answers(rows: list[spans.Example]) -> list[tuple[str, str]]:
+        return [(r.question, r.sentence) for r in rows if r.kind == "answer"]
+
+    assert answers(near) == answers(plain) and answers(near_valid) == answers(plain_valid)
+    kinds = Counter(r.kind for r in near)
+    assert kinds["same_article"] > 0.9 * kinds["answer"]
+    assert 0.2 * kinds["answer"] < kinds["swapped"] < 0.7 * kinds["answer"]
+    home = {r.question: r.sentence for r in near if r.kind == "answer"}
+    for r in near:
+        if r.kind != "answer":
+            assert r.answer is None
+        if r.kind in ("other", "same_article"):
+            assert not any(g in r.sentence for g in r.golds)
+        if r.kind == "swapped":
+            assert r.sentence in home.values() and r.question not in home
+        if r.kind == "same_article":
+            assert r.sentence != home[r.question]

@@ -6,9 +6,8 @@ Prints p50/p95/p99 of the whole ask (rewrite, hybrid retrieval, answer, citation
 as the baseline measured in the same run, of the bare Chroma nearest-neighbour query for the
 same questions: the ratios say what everything on top of the vector store costs. More rows
 split out the answer step (answerer and citation check, after retrieval) and, within it, the
-reader (qa/answer/readers.py), which reads the ranker's best few sentences once for their
-scores and span margins, and the span reader, which reads the sentence an answer quotes for its
-short answer.
+span reader (qa/answer/readers.py), which reads the ranker's best few sentences in one pass for
+their span margins and the short answer.
 """
 
 from __future__ import annotations
@@ -23,35 +22,23 @@ from pathlib import Path
 import numpy as np
 
 from eval.bench.common import bench_index, questions
-from qa.answer.base import Reader, SpanFinder
+from qa.answer.base import SpanFinder
 from qa.answer.extractive import ExtractiveAnswerer
 from qa.answer.readers import Found
 
 
 class Timed:
-    """Passes a reader or span reader through, adding up the milliseconds it takes."""
+    """Passes the span reader through, adding up the milliseconds it takes."""
 
-    def __init__(self, reader: Reader, spans: SpanFinder) -> None:
-        self.reader, self.spans, self.ms, self.span_ms = reader, spans, 0.0, 0.0
-
-    def read(
-        self,
-        question: str,
-        sentences: Sequence[str],
-        previous: Sequence[str | None] | None = None,
-    ) -> tuple[list[float], Sequence[Found | None]]:
-        t = time.perf_counter()
-        try:
-            return self.reader.read(question, sentences, previous)
-        finally:
-            self.ms += (time.perf_counter() - t) * 1000
+    def __init__(self, spans: SpanFinder) -> None:
+        self.spans, self.ms = spans, 0.0
 
     def find(self, question: str, sentences: Sequence[str]) -> Sequence[Found | None]:
         t = time.perf_counter()
         try:
             return self.spans.find(question, sentences)
         finally:
-            self.span_ms += (time.perf_counter() - t) * 1000
+            self.ms += (time.perf_counter() - t) * 1000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,14 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=int, default=300)
     args = parser.parse_args(argv)
     with bench_index(args.data_dir) as data_dir:
-        from qa.answer.readers import load_reader, load_span_reader
+        from qa.answer.readers import load_span_reader
         from qa.service import Service
         from qa.settings import Settings
 
         asked = questions(limit=args.questions)
-        # The shipped readers, wrapped to time them, through the answerer's constructor.
-        timed = Timed(load_reader(), load_span_reader())
-        answerer = ExtractiveAnswerer(reader=timed, spans=timed)
+        # The shipped span reader, wrapped to time it, through the answerer's constructor.
+        timed = Timed(load_span_reader())
+        answerer = ExtractiveAnswerer(spans=timed)
         settings = Settings(data_dir=data_dir, _env_file=None)  # type: ignore[call-arg]
         with Service(settings, answerer=answerer) as service:
             for q in asked[:20]:  # warm up: first calls load and compile
@@ -80,16 +67,14 @@ def main(argv: list[str] | None = None) -> int:
                 chroma_ms.append((time.perf_counter() - t) * 1000)
             step_ms: list[float] = []
             reader_ms: list[float] = []
-            span_ms: list[float] = []
             for q in asked:
-                spent, spent_spans = timed.ms, timed.span_ms
+                spent = timed.ms
                 t = time.perf_counter()
                 answer = service.ask(q)
                 ask_ms.append((time.perf_counter() - t) * 1000)
                 step_ms.append(answer.timings_ms["answer"])
                 answered += answer.answered
                 reader_ms.append(timed.ms - spent)
-                span_ms.append(timed.span_ms - spent_spans)
             counts = service.counts()
     print(
         f"index: {counts['articles']} articles, {counts['chunks']} chunks; "
@@ -100,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         ("ask (warm, whole pipeline)", ask_ms),
         ("chroma query (baseline)", chroma_ms),
         ("  answer step", step_ms),
-        ("    reader", reader_ms),
-        ("    span reader", span_ms),
+        ("    span reader", reader_ms),
     ]
     for name, values in rows:
         p50, p95, p99 = np.percentile(values, [50, 95, 99])

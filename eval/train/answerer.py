@@ -3,13 +3,13 @@
     python -m eval.train.answerer [--squad PATH] [--questions 5000] [--rows FILE]
 
 Only questions of the "answerer" paragraphs of eval.train.common.paragraphs are used (SQuAD
-train, never a paragraph of SQuAD dev, never one the reader was fine-tuned on, so its scores
-look here as they will on unseen text). Those paragraphs are indexed as articles, about as many
-as SQuAD dev's, and near misses are made from them, so abstention learns what people actually
-ask: a quarter of the paragraphs are kept out of the index, so their questions are asked where
-the article's other paragraphs are (the topic is there, the fact is not); an eighth of the
-Wikipedia articles are left out whole (topics not indexed); and answerable questions have their
-most specific word that the answer sentence holds swapped for another word of their article
+train, never a paragraph of SQuAD dev, never one the span reader was fine-tuned on, so its
+scores look here as they will on unseen text). Those paragraphs are indexed as articles, about
+as many as SQuAD dev's, and near misses are made from them, so abstention learns what people
+actually ask: a quarter of the paragraphs are kept out of the index, so their questions are
+asked where the article's other paragraphs are (the topic is there, the fact is not); an eighth
+of the Wikipedia articles are left out whole (topics not indexed); and answerable questions have
+their most specific word that the answer sentence holds swapped for another word of their article
 (eval.sets.swap_term: everything still matches the answer sentence, the fact asked about is not
 there). Half of the questions train the two ranking stages, the other half the confidence and
 its threshold (the most accurate one that declines at most MAX_FALSE_ABSTENTION of the
@@ -19,7 +19,7 @@ only check it.
 Every decision the answerer makes at run time (which sentences are read, the judge's
 probabilities, which sentences an answer quotes) comes from qa/answer/decisions.py, and every
 feature from qa/answer/features.py by name. Writes qa/answer/weights/answer_model.json; run
-eval.train.reader first when the reader changes. What was tried: docs/experiments.md.
+eval.train.spans first when the span reader changes. What was tried: docs/experiments.md.
 """
 
 from __future__ import annotations
@@ -48,13 +48,12 @@ from qa.answer.features import (
     Question,
     confidence_features,
     final_row,
-    previous_sentences,
     sentence_features,
     sentences_of,
     span_margin,
 )
 from qa.answer.model import MODEL_FILE, Linear
-from qa.answer.readers import READER_DIR, load_reader
+from qa.answer.readers import SPAN_READER_DIR, load_span_reader
 from qa.text import sentence_spans
 from qa.types import Article
 
@@ -93,9 +92,10 @@ def questions_and_articles(
     return questions, articles
 
 
-def collect(path: Path, n_questions: int, reader_dir: Path = READER_DIR) -> list[dict]:  # type: ignore[type-arg]
+def collect(path: Path, n_questions: int, reader_dir: Path = SPAN_READER_DIR) -> list[dict]:  # type: ignore[type-arg]
     """Per question: its sentence features, which sentences hold the answer, answerable, and
-    the reader's logit and span margin of every sentence of the passages retrieved."""
+    the reader's score (its span margin, features.span_margin) of every sentence of the
+    passages retrieved."""
     from qa.service import Service
     from qa.settings import Settings
 
@@ -129,7 +129,7 @@ def collect(path: Path, n_questions: int, reader_dir: Path = READER_DIR) -> list
         for i in range(0, len(articles), 256):
             service.add_articles(articles[i : i + 256])
         idf = service.term_weight
-        reader = load_reader(reader_dir)
+        reader = load_span_reader(reader_dir)
         started = time.perf_counter()
         for n, (item, kind) in enumerate(asked, 1):
             passages = service.search(item.question, top_k=5)
@@ -137,16 +137,17 @@ def collect(path: Path, n_questions: int, reader_dir: Path = READER_DIR) -> list
             q = Question.parse(item.question, idf)
             if not sentences or not q.weights:
                 continue
-            logits, spans = reader.read(
-                item.question, [s.text for s in sentences], previous_sentences(sentences)
-            )
+            found = reader.find(item.question, [s.text for s in sentences])
             answerable = item.answerable and kind == "plain"
             rows.append(
                 {
                     "features": sentence_features(q, sentences),
                     "id": item.id,
-                    "reader": logits,
-                    "span": [span_margin(f.margin if f else None) for f in spans],
+                    # What the features came from, so that new ones can be tried on these rows.
+                    "question": item.question,
+                    "texts": [s.text for s in sentences],
+                    "articles": [s.passage.chunk.article_id for s in sentences],
+                    "reader": [span_margin(f.margin if f else None) for f in found],
                     "gold": [answerable and contains_any(s.text, item.accept) for s in sentences],
                     "answerable": answerable,
                     "kind": kind if answerable or kind == "swapped" else "unanswerable",
@@ -236,7 +237,7 @@ def _judge(
     def features(r: dict) -> list[float]:  # type: ignore[type-arg]
         p, reader = probs[id(r)]
         best = int(np.argmax(p))
-        row = confidence_features(r["features"], p, best, reader, r["span"][best])
+        row = confidence_features(r["features"], p, best, reader)
         return _vector(row, CONFIDENCE_FEATURES)
 
     cy = [r["answerable"] and contained(r, second_ratio) for r in conf_rows]
@@ -447,7 +448,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
     parser.add_argument("--questions", type=int, default=5000)
     parser.add_argument("--out", type=Path, default=MODEL_FILE)
-    parser.add_argument("--reader", type=Path, default=READER_DIR, help="The reader's folder.")
+    parser.add_argument(
+        "--reader", type=Path, default=SPAN_READER_DIR, help="The span reader's folder."
+    )
     parser.add_argument(
         "--rows", type=Path, help="Keep the collected features in this file and reuse them."
     )

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SQUAD = PUBLIC_DATA / "squad-v1.1-train.json"
 # The answerer learns from the paragraphs of this many Wikipedia articles (2,520 paragraphs of
 # SQuAD train, about the size of the SQuAD dev index it is measured on), at most a third of a
-# file's articles; the reader from the rest.
+# file's articles; the span reader from the rest.
 ANSWERER_TITLES = 60
 SPLIT_SEED = 23
 
@@ -45,8 +45,8 @@ class Paragraph:
 def paragraphs(path: Path, dev: Path | None = SQUAD_EVALUATION) -> list[Paragraph]:
     """Every paragraph of a SQuAD file, each given to one trainer by its Wikipedia article:
     ANSWERER_TITLES articles (at most a third) to the answerer (eval.train.answerer), the rest
-    to the readers (eval.train.reader, eval.train.spans), so the answerer sees the reader's
-    scores as they are on unseen text.
+    to the span reader (eval.train.spans), so the answerer sees the reader's scores as they are
+    on unseen text.
 
     Raises DevLeak if any paragraph (or article title) is also in `dev`, the evaluation set:
     every trainer reads its data through here.
@@ -192,7 +192,7 @@ def _save_checkpoint(  # type: ignore[no-untyped-def]
 
 
 def reader_arguments(description: str, *, questions: int, batch_size: int, out: Path) -> Any:
-    """The argument parser both reader trainers start from (their own options are added on)."""
+    """The argument parser a reader trainer starts from (its own options are added on)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=description)
@@ -232,7 +232,6 @@ def save_reader(
         "base": config.base,
         "layers": config.layers,
         "max_length": config.max_length,
-        "context": config.context,
         "task": config.task,
         "trained_on": trained_on,
     }

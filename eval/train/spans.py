@@ -21,10 +21,12 @@ import json
 import random
 import sys
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from eval.metrics import exact_match, f1
+from eval.sets import swap_term
 from eval.train.common import fine_tune, load_init, paragraphs, reader_arguments, save_reader
 from qa.answer.readers import (
     SPAN_READER_DIR,
@@ -35,7 +37,7 @@ from qa.answer.readers import (
     span_logits,
     word_bounds,
 )
-from qa.text import sentence_spans
+from qa.text import sentence_spans, tokenize
 
 SEED = 7
 VALID_EXAMPLES = 1200
@@ -47,23 +49,40 @@ class Example:
     sentence: str
     answer: tuple[int, int] | None  # character offsets into the sentence; None: null answer
     golds: tuple[str, ...]  # every annotator's answer, for scoring
+    kind: str = "answer"  # or a null answer's: "other", "same_article", "swapped"
 
 
-def examples(path: Path, questions: int) -> tuple[list[Example], list[Example]]:
+# With --near-misses, the share of questions that also give their answer sentence asked with a
+# specific word swapped (a null answer): fewer than the same-article near misses, so that a
+# word the sentence does not share is not taken for a missing fact (paraphrases must answer).
+SWAPPED_SHARE = 0.5
+
+
+def examples(
+    path: Path, questions: int, near_misses: bool = False
+) -> tuple[list[Example], list[Example]]:
     """(training, validation) examples from `questions` sampled questions of the reader
-    paragraphs."""
+    paragraphs. With near_misses, each question also gives a sentence of another paragraph of
+    its Wikipedia article (the topic is there, the fact is not, as when a question's paragraph
+    is not indexed) and, for SWAPPED_SHARE of them, its answer sentence asked with its most
+    specific word swapped for another word of the article (eval.sets.swap_term), both labelled
+    null. The questions sampled are the same either way."""
     rng = random.Random(SEED)
+    near_rng = random.Random(SEED + 1)
     train: list[Example] = []
     valid: list[Example] = []
     mine = [p for p in paragraphs(path) if p.part == "reader"]
     held = {n for n in range(len(mine)) if rng.random() < 1 / 12}
+    by_title: dict[str, list[int]] = {}
+    for n, p in enumerate(mine):
+        by_title.setdefault(p.title, []).append(n)
     asked = [(n, qa) for n in range(len(mine)) for qa in mine[n].qas]
     asked = rng.sample(asked, min(questions + 4 * VALID_EXAMPLES, len(asked)))
+    answers = {"train": 0, "valid": 0}
     for n, qa in asked:
         into = valid if n in held else train
-        if (into is valid and len(valid) >= VALID_EXAMPLES) or (
-            into is train and len(train) >= 2 * questions
-        ):
+        part = "valid" if into is valid else "train"
+        if answers[part] >= (VALID_EXAMPLES // 2 if into is valid else questions):
             continue
         text = mine[n].text
         spans = sentence_spans(text)
@@ -74,12 +93,54 @@ def examples(path: Path, questions: int) -> tuple[list[Example], list[Example]]:
         if home is None:  # the answer runs across sentences
             continue
         question = qa["question"].strip()
-        into.append(Example(question, text[home[0] : home[1]], (a - home[0], b - home[0]), golds))
+        sentence = text[home[0] : home[1]]
+        into.append(Example(question, sentence, (a - home[0], b - home[0]), golds))
+        answers[part] += 1
         others = [(s, e) for s, e in spans if not any(g in text[s:e] for g in golds)]
         if others:
             s, e = rng.choice(others)
-            into.append(Example(question, text[s:e], None, golds))
+            into.append(Example(question, text[s:e], None, golds, "other"))
+        if near_misses:
+            into.extend(_near_misses(question, sentence, golds, mine, by_title, n, near_rng))
     return train, valid
+
+
+@cache
+def _terms(paragraph: str) -> list[tuple[str, frozenset[str]]]:
+    """A paragraph's sentences with their stemmed terms."""
+    texts = [paragraph[s:e] for s, e in sentence_spans(paragraph)]
+    return [(t, frozenset(terms)) for t, terms in zip(texts, tokenize(texts), strict=True)]
+
+
+def _near_misses(  # type: ignore[no-untyped-def]
+    question: str,
+    sentence: str,
+    golds: tuple[str, ...],
+    mine: list,
+    by_title: dict[str, list[int]],
+    n: int,
+    rng: random.Random,
+) -> list[Example]:
+    """A question's null-answer near misses (see examples)."""
+    found = []
+    siblings = [m for m in by_title[mine[n].title] if m != n]
+    elsewhere = [
+        (text, terms)
+        for m in siblings
+        for text, terms in _terms(mine[m].text)
+        if not any(g in text for g in golds)
+    ]
+    if elsewhere:
+        # The one sharing most of the question's words: on topic, close in wording, no fact.
+        asked = set(tokenize([question])[0])
+        closest = max(len(asked & terms) for _, terms in elsewhere)
+        pick = rng.choice([text for text, terms in elsewhere if len(asked & terms) == closest])
+        found.append(Example(question, pick, None, golds, "same_article"))
+    if rng.random() < SWAPPED_SHARE:
+        swapped = swap_term(question, sentence, [text for text, _ in elsewhere], rng)
+        if swapped:
+            found.append(Example(swapped, sentence, None, golds, "swapped"))
+    return found
 
 
 def encode(tokenizer, config: ReaderConfig, rows: list[Example]):  # type: ignore[no-untyped-def]
@@ -115,7 +176,9 @@ def evaluate(tokenizer, encoder, head, config: ReaderConfig, valid: list[Example
     import torch
 
     encoder.eval()
-    em = em_given = f1s = given = null_right = n_pos = n_neg = 0.0
+    em = em_given = f1s = given = n_pos = 0.0
+    null_right: dict[str, int] = {}
+    n_null: dict[str, int] = {}
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         for i in range(0, len(valid), 32):
             rows = valid[i : i + 32]
@@ -131,8 +194,8 @@ def evaluate(tokenizer, encoder, head, config: ReaderConfig, valid: list[Example
                     a, b = word_bounds(row.sentence, offsets[k][t0][0], offsets[k][t1][1])
                     text = row.sentence[a:b]
                 if row.answer is None:
-                    n_neg += 1
-                    null_right += margin <= 0
+                    n_null[row.kind] = n_null.get(row.kind, 0) + 1
+                    null_right[row.kind] = null_right.get(row.kind, 0) + (margin <= 0)
                     continue
                 n_pos += 1
                 em += exact_match(text, row.golds)
@@ -146,7 +209,14 @@ def evaluate(tokenizer, encoder, head, config: ReaderConfig, valid: list[Example
         "f1": round(f1s / n_pos, 4),
         "answer_sentences_given_a_span": round(given / n_pos, 4),
         "exact_match_when_given": round(em_given / max(1, given), 4),
-        "other_sentences_given_none": round(null_right / max(1, n_neg), 4),
+        "other_sentences_given_none": round(
+            null_right.get("other", 0) / max(1, n_null.get("other", 0)), 4
+        ),
+        **{
+            f"{kind}_given_none": round(null_right[kind] / n_null[kind], 4)
+            for kind in ("same_article", "swapped")
+            if n_null.get(kind)
+        },
     }
 
 
@@ -157,7 +227,7 @@ def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: igno
     tokenizer, encoder, head = build(config)
     if args.init:
         load_init(encoder, head, args.init)
-    data, valid = examples(args.squad, args.questions)
+    data, valid = examples(args.squad, args.questions, args.near_misses)
     print(f"{len(data)} training examples, {len(valid)} validation", file=sys.stderr)
     loss_fn = torch.nn.CrossEntropyLoss()
 
@@ -180,7 +250,7 @@ def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: igno
         loss_of=loss_of,
         check=lambda: evaluate(tokenizer, encoder, head, config, valid),
         checkpoint=args.checkpoint,
-        check_before=False,
+        check_before=args.init is not None,  # a warm start: what the run starts from
     )
     return {
         "encoder": encoder,
@@ -197,15 +267,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = reader_arguments(
         __doc__.splitlines()[0], questions=16000, batch_size=16, out=SPAN_READER_DIR
     )
+    parser.add_argument(
+        "--near-misses",
+        action="store_true",
+        help="Also learn null answers from near misses: another paragraph's sentence of the "
+        "same article, and the answer sentence asked with a word swapped.",
+    )
     args = parser.parse_args(argv)
     given = sys.argv[1:] if argv is None else argv
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    config = ReaderConfig(args.base, args.layers, args.max_length, context=False, task="span")
+    config = ReaderConfig(args.base, args.layers, args.max_length, task="span")
     result = train(args, config)
     trained_on = {
         "data": f"SQuAD v1.1 train ({args.squad.name}), the 'reader' paragraphs of "
         "eval.train.common.paragraphs",
         "examples": result["examples"],
+        "near_misses": args.near_misses,
         "epochs": args.epochs,
         "init": str(args.init) if args.init else None,
         "lr": args.lr,

@@ -27,21 +27,9 @@ class Draft:
     answerer: str = "extractive"  # which answerer wrote the text: "extractive" or "llm"
 
 
-class Reader(Protocol):
-    """Reads a question with each sentence (and the sentence before it) and says, as a logit,
-    how likely the sentence is to answer, and its best span with how far that beats "no words
-    here answer" (readers.py JointReader)."""
-
-    def read(
-        self,
-        question: str,
-        sentences: Sequence[str],
-        previous: Sequence[str | None] | None = None,
-    ) -> tuple[list[float], Sequence[Found | None]]: ...
-
-
 class SpanFinder(Protocol):
-    """Finds the words of each sentence that answer the question (readers.py SpanReader)."""
+    """Finds the words of each sentence that answer the question, and by how much they beat
+    "no words here answer" (readers.py SpanReader)."""
 
     def find(self, question: str, sentences: Sequence[str]) -> Sequence[Found | None]: ...
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from qa.answer.base import Draft, Reader, SpanFinder
+from qa.answer.base import Draft, SpanFinder
 from qa.answer.citations import cite, unmarked
 from qa.answer.decisions import (
     MAX_ANSWER_WORDS,
@@ -25,7 +25,6 @@ from qa.answer.features import (
     Question,
     Sentence,
     TermWeight,
-    previous_sentences,
     sentence_features,
     sentences_of,
     span_margin,
@@ -41,29 +40,23 @@ if TYPE_CHECKING:
 class ExtractiveAnswerer:
     """Picks the sentences that answer, from the passages alone; never writes new claims.
 
-    Sentences are ranked in stages: a logistic model over lexical, type and retrieval features
-    (features.py) orders them all, the reader (readers.py, a cross-encoder) reads the best few
-    once, each with the sentence before it, and says both how likely each is to answer and how
-    far its best span beats "no words here answer"; the judge (two more logistic models,
-    model.py) weighs the ranker and the reader and says how sure the answer is, hearing also
-    that span margin in the chosen sentence and whether that sentence's article names what the
-    question names. The span reader finds the short answer in the sentences an answer quotes.
-    The parts come in through the constructor; by default the shipped ones.
+    Sentences are ranked in two stages: a logistic model over lexical, type and retrieval
+    features (features.py) orders them all, then the span reader (readers.py, a cross-encoder)
+    reads the best few in one pass and gives each its best span and how far that beats "no
+    words here answer"; the judge (two more logistic models, model.py) weighs the ranker and
+    those margins, and says how sure the answer is, hearing also whether the chosen sentence's
+    article names what the question names. The short answer is the span the same pass found in
+    the sentence an answer quotes. The parts come in through the constructor; by default the
+    shipped ones.
     """
 
     def __init__(
         self,
         threshold: float | None = None,
         model: AnswerModel | None = None,
-        reader: Reader | None = None,
         spans: SpanFinder | None = None,
     ) -> None:
         self.model = model or load_model()
-        if reader is None:
-            from qa.answer.readers import load_reader
-
-            reader = load_reader()
-        self.reader = reader
         if spans is None:
             from qa.answer.readers import load_span_reader
 
@@ -80,24 +73,14 @@ class ExtractiveAnswerer:
         judge = self.model.judge
         if not sentences or not q.weights:
             zeros = [0.0] * len(sentences)
-            return Ranking(q, sentences, zeros, 0.0, self._bar(judge), judge)
+            return Ranking(q, sentences, zeros, 0.0, self._bar(judge), judge, {})
         rows = sentence_features(q, sentences)
         first = [self.model.ranker(row) for row in rows]
         read = to_read(first)
-        before = previous_sentences(sentences)
-        logits, spans = self.reader.read(
-            question, [sentences[i].text for i in read], [before[i] for i in read]
-        )
+        spans = self.spans.find(question, [sentences[i].text for i in read])
         found: dict[int, Found | None] = dict(zip(read, spans, strict=True))
-
-        def span_of(i: int) -> float:
-            """The span margin of sentence i (read now if the reader has not read it)."""
-            if i not in found:
-                found[i] = self.reader.read(question, [sentences[i].text], [before[i]])[1][0]
-            span = found[i]
-            return span_margin(span.margin if span else None)
-
-        probs, confidence = judge_sentences(judge, rows, first, read, logits, span_of)
+        margins = [span_margin(f.margin if f else None) for f in spans]
+        probs, confidence = judge_sentences(judge, rows, first, read, margins)
         order = sorted(range(len(sentences)), key=lambda i: -probs[i])
         return Ranking(
             q,
@@ -106,6 +89,7 @@ class ExtractiveAnswerer:
             confidence,
             self._bar(judge),
             judge,
+            {n: found[i] for n, i in enumerate(order) if i in found},
         )
 
     def _bar(self, judge: Judge) -> float:
@@ -145,14 +129,21 @@ class ExtractiveAnswerer:
             f"{clip(unmarked(s.text), most)} [{c.n}]"
             for s, c in zip(picked, citations, strict=True)
         )
-        short = self.short_answer(picked, ranked.question)
+        short = self.short_answer(picked, ranked.question, [ranked.found.get(i) for i in chosen])
         return Draft(text, short, True, ranked.confidence, citations)
 
-    def short_answer(self, sentences: Sequence[Sentence], q: Question) -> str | None:
+    def short_answer(
+        self,
+        sentences: Sequence[Sentence],
+        q: Question,
+        found: Sequence[Found | None] | None = None,
+    ) -> str | None:
         """The span reader's words that answer, from the first of the sentences in which it
-        finds any; None when it finds none (the sentence answers, but no short span does)."""
-        for s in sentences:  # one at a time: the first nearly always has it
-            span = self.spans.find(q.text, [s.text])[0]
+        finds any (found: what it found in each when ranking; a sentence it did not read is
+        read now); None when it finds none (the sentence answers, but no short span does)."""
+        found = found or [None] * len(sentences)
+        for s, known in zip(sentences, found, strict=True):
+            span = known or self.spans.find(q.text, [s.text])[0]
             if span is not None and span.margin > 0 and span.text:
                 # "Tuesday" -> "Tuesday (11 August 2015)" when the article's date is known.
                 inside = [
@@ -174,3 +165,4 @@ class Ranking:
     confidence: float
     threshold: float  # abstain below it
     judge: Judge
+    found: dict[int, Found | None]  # the span reader's best span of each sentence it read

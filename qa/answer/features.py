@@ -57,15 +57,13 @@ CONFIDENCE_FEATURES = (
     "absent",
     "reader",
     "reader_margin",
-    "span",
     "name_missing",
 )
 FINAL_FEATURES = ("ranker", "reader")
 # The confidence features that describe the chosen sentence itself, copied from its row.
 _FROM_SENTENCE = tuple(name for name in CONFIDENCE_FEATURES if name in SENTENCE_FEATURES)
-# The confidence's "span": how far the reader's best short answer in the chosen sentence beats
-# its null answer ("no words here answer"), clipped to +-SPAN_CLIP; the reader gives it in the
-# same pass as the sentence's score.
+# What the reader says of a sentence: how far its best short answer beats the null answer ("no
+# words here answer"), clipped to +-SPAN_CLIP (span_margin).
 SPAN_CLIP = 10.0
 # Words that point back to the sentence before ("He was a critic of…", "Its main component…").
 ANAPHORS = frozenset(
@@ -269,7 +267,8 @@ def final_row(first: float, reader: float) -> Features:
 
 
 def span_margin(margin: float | None) -> float:
-    """A span margin as a feature: clipped, and the lowest for a sentence with no span."""
+    """A span margin as the reader's score of a sentence: clipped, and the lowest for a
+    sentence with no span."""
     return -SPAN_CLIP if margin is None else max(-SPAN_CLIP, min(SPAN_CLIP, margin))
 
 
@@ -278,19 +277,17 @@ def confidence_features(
     probs: list[float],
     best: int,
     reader: dict[int, float],
-    span: float,
 ) -> Features:
-    """CONFIDENCE_FEATURES of the chosen sentence, given the final probabilities, the reader's
-    logits of the sentences it read, and the chosen sentence's span margin (span_margin)."""
+    """CONFIDENCE_FEATURES of the chosen sentence, given the final probabilities and the
+    reader's scores (span_margin) of the sentences it read."""
     second = max((p for i, p in enumerate(probs) if i != best), default=0.0)
     f = rows[best]
     others = [z for i, z in reader.items() if i != best]
-    own = reader.get(best, -10.0)
+    own = reader.get(best, -SPAN_CLIP)
     return {
         "best": probs[best],
         "margin": probs[best] - second,
         **{name: f[name] for name in _FROM_SENTENCE},
         "reader": own,
-        "reader_margin": own - max(others, default=-10.0),
-        "span": span,
+        "reader_margin": own - max(others, default=-SPAN_CLIP),
     }

@@ -1,14 +1,13 @@
-"""The readers: small cross-encoders that read a question with a sentence.
+"""The span reader: a small cross-encoder that reads a question with a sentence.
 
-Each is the first layers of the embedding model (all-MiniLM-L6-v2) with one linear head,
-fine-tuned on SQuAD train. The reader (`python -m eval.train.reader`, weights/reader/) reads a
-sentence and the sentence before it and says in one pass how likely the sentence is to answer
-(the head over the mean of the last layer) and how far its best span beats the null answer at
-[CLS] (the head's start and end logits over each token). The span reader (`python -m
-eval.train.spans`, weights/span_reader/) reads the sentence an answer quotes and finds its short
-answer. Only what fine-tuning changed ships, in each folder's reader.safetensors; the
-word-piece embeddings stay frozen and are read from the base model, so any copy of
-all-MiniLM-L6-v2 (the packaged one, a path, or the hub) completes it.
+It is the first layers of the embedding model (all-MiniLM-L6-v2) with one linear head giving
+each word piece a start and an end logit, fine-tuned on SQuAD train (`python -m
+eval.train.spans`, weights/span_reader/). One pass over a question and a few sentences gives
+each sentence its best span and how far that beats the null answer at [CLS] ("no words here
+answer"): the margin ranks the sentences and weighs in the confidence, and the span of the one
+an answer quotes is its short answer. Only what fine-tuning changed ships, in the folder's
+reader.safetensors; the word-piece embeddings stay frozen and are read from the base model, so
+any copy of all-MiniLM-L6-v2 (the packaged one, a path, or the hub) completes it.
 """
 
 from __future__ import annotations
@@ -27,15 +26,13 @@ from qa.index.embedding import _use_bf16, resolve_model
 
 log = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).with_name("weights")
-READER_DIR = WEIGHTS_DIR / "reader"
 WEIGHTS = "reader.safetensors"
 CONFIG = "reader.json"
 FROZEN = "embeddings.word_embeddings.weight"
 MAX_SPAN_TOKENS = 16  # the longest short answer the reader gives, in word pieces
 SPAN_READER_DIR = WEIGHTS_DIR / "span_reader"
-# The head's outputs by task. "joint" (the reader): the pooled logit, then each token's start and
-# end logits; "span" (the span reader): each token's start and end logits.
-OUTPUTS = {"joint": 3, "span": 2}
+# The head's outputs by task. "span" (the span reader): each token's start and end logits.
+OUTPUTS = {"span": 2}
 
 
 @dataclass(frozen=True)
@@ -43,8 +40,7 @@ class ReaderConfig:
     base: str  # the model whose first `layers` layers and word pieces the reader starts from
     layers: int
     max_length: int
-    context: bool = True  # whether it also reads the sentence before, after a [SEP]
-    task: str = "joint"
+    task: str = "span"
 
     @classmethod
     def load(cls, folder: Path) -> ReaderConfig:
@@ -53,14 +49,8 @@ class ReaderConfig:
             data["base"],
             int(data["layers"]),
             int(data["max_length"]),
-            bool(data.get("context")),
-            str(data.get("task", "joint")),
+            str(data.get("task", "span")),
         )
-
-    def passage(self, sentence: str, previous: str | None = None) -> str:
-        """What the reader reads beside the question; the sentence before comes last, so it is
-        what truncation cuts first."""
-        return f"{sentence} [SEP] {previous}" if self.context and previous else sentence
 
 
 def build(config: ReaderConfig) -> tuple[Any, Any, Any]:
@@ -109,16 +99,6 @@ def pair_batch(
     return batch, batch.pop("offset_mapping").tolist()
 
 
-def joint_logits(encoder: Any, head: Any, batch: Any) -> tuple[Any, Any, Any]:
-    """One pass of a joint reader: each pair's logit (the head over the mean of the last layer,
-    as pooled_logits) and every token's start and end logits, all in float32."""
-    hidden = encoder(**batch).last_hidden_state.float()
-    mask = batch["attention_mask"].unsqueeze(-1).float()
-    mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-    tokens = head(hidden)
-    return head(mean)[..., 0], tokens[..., 1], tokens[..., 2]
-
-
 def span_logits(encoder: Any, head: Any, batch: Any) -> tuple[Any, Any]:
     """A span reader's start and end logits of every token, in float32."""
     out = head(encoder(**batch).last_hidden_state.float())
@@ -127,7 +107,7 @@ def span_logits(encoder: Any, head: Any, batch: Any) -> tuple[Any, Any]:
 
 def sentence_tokens(batch: Any, offsets: list[list[tuple[int, int]]], k: int, length: int) -> Any:
     """Which tokens of pair k a span may use: the word pieces of the passage's first `length`
-    characters (the sentence, not the sentence before it that follows)."""
+    characters (the sentence's own, not the question's or the special tokens)."""
     import torch
 
     ids = batch.sequence_ids(k)
@@ -166,12 +146,14 @@ class Found:
     margin: float
 
 
-class _Fitted:
-    """A reader folder's encoder and head, restored onto the base model, ready to run."""
+class SpanReader:
+    """Finds the words of each sentence that answer a question (SQuAD-style start and end), and
+    by how much they beat "no words here answer": a folder's encoder and head, restored onto
+    the base model, ready to run."""
 
-    task = "joint"
+    task = "span"
 
-    def __init__(self, folder: Path, precision: str = "auto") -> None:
+    def __init__(self, folder: Path = SPAN_READER_DIR, precision: str = "auto") -> None:
         import torch
         from safetensors.torch import load_file
 
@@ -200,48 +182,6 @@ class _Fitted:
         log.info(
             "loaded a %s reader (%d layers, bf16=%s)", self.task, self.config.layers, self._bf16
         )
-
-
-class JointReader(_Fitted):
-    """Reads the question with each sentence (and the sentence before it) once, and says both
-    how likely the sentence is to answer (a logit) and whether any of its words answer (a
-    Found and its margin over the null answer), so ranking a sentence and weighing its short
-    answer cost one pass."""
-
-    def __init__(self, folder: Path = READER_DIR, precision: str = "auto") -> None:
-        super().__init__(folder, precision)
-
-    def read(
-        self,
-        question: str,
-        sentences: Sequence[str],
-        previous: Sequence[str | None] | None = None,
-    ) -> tuple[list[float], list[Found | None]]:
-        """Each sentence's logit and best span (None when truncation left none of its words);
-        previous are the sentences just before them (None for the first of a passage)."""
-        if not sentences:
-            return [], []
-        import torch
-
-        previous = previous or [None] * len(sentences)
-        passages = [self.config.passage(s, p) for s, p in zip(sentences, previous, strict=True)]
-        with self._lock:
-            batch, offsets = pair_batch(
-                self._tokenizer, [question] * len(sentences), passages, self.config.max_length
-            )
-        with share(), torch.inference_mode():
-            logits, starts, ends = joint_logits(self._encoder, self._head, batch)
-        return [float(x) for x in logits], _best_spans(sentences, batch, offsets, starts, ends)
-
-
-class SpanReader(_Fitted):
-    """Finds the words of a sentence that answer a question (SQuAD-style start and end): the
-    short answer, from the sentence an answer quotes."""
-
-    task = "span"
-
-    def __init__(self, folder: Path = SPAN_READER_DIR, precision: str = "auto") -> None:
-        super().__init__(folder, precision)
 
     def find(self, question: str, sentences: Sequence[str]) -> list[Found | None]:
         """Each sentence's best span, whole words, or None when no word of it could be read
@@ -294,16 +234,6 @@ def word_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     while end > start and not text[end - 1].isalnum() and text[end - 1] != "%":
         end -= 1
     return start, end
-
-
-def load_reader(folder: Path = READER_DIR) -> JointReader:
-    """The reader, loaded once a process (whether its folder is given or the default)."""
-    return _loaded(folder.resolve())
-
-
-@cache
-def _loaded(folder: Path) -> JointReader:
-    return JointReader(folder)
 
 
 def load_span_reader(folder: Path = SPAN_READER_DIR) -> SpanReader:
