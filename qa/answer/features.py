@@ -153,14 +153,6 @@ def sentences_of(passages: Sequence[ScoredChunk]) -> list[Sentence]:
     return [Sentence(*s, terms=frozenset(t)) for s, t in zip(spans, terms, strict=True)]
 
 
-def previous_sentences(sentences: Sequence[Sentence]) -> list[str | None]:
-    """The sentence before each one in its passage (None for a passage's first)."""
-    return [
-        sentences[i - 1].text if i > 0 and sentences[i - 1].passage is s.passage else None
-        for i, s in enumerate(sentences)
-    ]
-
-
 def term_weights(question: str, index_idf: TermWeight) -> dict[str, float]:
     """Stemmed question terms weighted by how specific they are.
 
