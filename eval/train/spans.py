@@ -101,7 +101,8 @@ def examples(
             s, e = rng.choice(others)
             into.append(Example(question, text[s:e], None, golds, "other"))
         if near_misses:
-            into.extend(_near_misses(question, sentence, golds, mine, by_title, n, near_rng))
+            siblings = [mine[m].text for m in by_title[mine[n].title] if m != n]
+            into.extend(_near_misses(question, sentence, golds, siblings, near_rng))
     return train, valid
 
 
@@ -112,22 +113,20 @@ def _terms(paragraph: str) -> list[tuple[str, frozenset[str]]]:
     return [(t, frozenset(terms)) for t, terms in zip(texts, tokenize(texts), strict=True)]
 
 
-def _near_misses(  # type: ignore[no-untyped-def]
+def _near_misses(
     question: str,
     sentence: str,
     golds: tuple[str, ...],
-    mine: list,
-    by_title: dict[str, list[int]],
-    n: int,
+    siblings: list[str],
     rng: random.Random,
 ) -> list[Example]:
-    """A question's null-answer near misses (see examples)."""
+    """A question's null-answer near misses (see examples), from the other paragraphs of its
+    article."""
     found = []
-    siblings = [m for m in by_title[mine[n].title] if m != n]
     elsewhere = [
         (text, terms)
-        for m in siblings
-        for text, terms in _terms(mine[m].text)
+        for paragraph in siblings
+        for text, terms in _terms(paragraph)
         if not any(g in text for g in golds)
     ]
     if elsewhere:
