@@ -104,6 +104,30 @@ def test_one_pass_ranks_weighs_and_finds_the_short_answer(indexed: Service) -> N
     assert (reader.calls, reader.sentences) == (1, READ_TOP)
 
 
+class Unread:
+    """A span reader that must not be asked: every sentence's span is already known."""
+
+    def find(self, question: str, sentences: Sequence[str]) -> Sequence[Found | None]:
+        raise AssertionError("read again")
+
+
+def test_questions_asking_for_a_thing_keep_a_span_the_reader_rates_low(indexed: Service) -> None:
+    """Spans below the null answer are given for questions asking for a thing, after any span
+    above it; other questions get none from them."""
+    sentences = sentences_of(indexed.search("Which province is Incirlik Air Base in?"))[:2]
+    first, second = (s.text.split()[0] for s in sentences)
+    weak = Found(0, len(first), first, -1.5)
+    weaker = Found(0, len(second), second, -3.0)
+    strong = Found(0, len(second), second, 2.0)
+    answerer = ExtractiveAnswerer(spans=Unread())
+    which = Question.parse("Which province is Incirlik Air Base in?", indexed.term_weight)
+    why = Question.parse("Why is Incirlik Air Base important?", indexed.term_weight)
+    assert answerer.short_answer(sentences, which, [weak, strong]) == second
+    assert answerer.short_answer(sentences, which, [weak, weaker]) == first
+    assert answerer.short_answer(sentences, why, [weak, weaker]) is None
+    assert answerer.short_answer(sentences, why, [weak, strong]) == second
+
+
 def test_confidence_rises_with_the_readers_margin() -> None:
     """Of two otherwise equal answers, the one whose sentence holds words that answer is the
     surer (the shipped judge learned it from SQuAD, eval/train/answerer.py)."""

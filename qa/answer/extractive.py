@@ -33,6 +33,9 @@ from qa.answer.model import AnswerModel, Judge, load_model
 from qa.dates import day_words, with_days
 from qa.types import ScoredChunk
 
+# Question kinds whose answer is always a span of the answering sentence (candidates.Kind).
+SPAN_KINDS = frozenset({"number", "date", "person", "place", "name"})
+
 if TYPE_CHECKING:
     from qa.answer.readers import Found
 
@@ -140,19 +143,34 @@ class ExtractiveAnswerer:
     ) -> str | None:
         """The span reader's words that answer, from the first of the sentences in which it
         finds any (found: what it found in each when ranking; a sentence it did not read is
-        read now); None when it finds none (the sentence answers, but no short span does)."""
+        read now); None when it finds none (the sentence answers, but no short span does).
+
+        A question asking for a thing (a number, a date, a person, a place, a named thing) has
+        a short answer wherever its answer is, so when the reader finds none above "no words
+        here answer" the first sentence's best span is given all the same: on held-out SQuAD
+        train answer sentences such spans are exactly right about a third of the time (F1
+        0.6), where giving none never is. Other questions ("what did she say", "why") keep only
+        spans the reader rates above it.
+        """
         found = found or [None] * len(sentences)
-        for s, known in zip(sentences, found, strict=True):
-            span = known or self.spans.find(q.text, [s.text])[0]
-            if span is not None and span.margin > 0 and span.text:
-                # "Tuesday" -> "Tuesday (11 August 2015)" when the article's date is known.
-                inside = [
-                    replace(w, start=w.start - span.start, end=w.end - span.start)
-                    for w in day_words(s.text, s.passage.date)
-                    if span.start <= w.start and w.end <= span.end
-                ]
-                return with_days(span.text, inside)
-        return None
+        spans = [
+            (s, known or self.spans.find(q.text, [s.text])[0])
+            for s, known in zip(sentences, found, strict=True)
+        ]
+        read = [(s, span) for s, span in spans if span is not None and span.text]
+        given = [(s, span) for s, span in read if span.margin > 0]
+        if not given and q.kind in SPAN_KINDS:
+            given = read
+        if not given:
+            return None
+        s, span = given[0]
+        # "Tuesday" -> "Tuesday (11 August 2015)" when the article's date is known.
+        inside = [
+            replace(w, start=w.start - span.start, end=w.end - span.start)
+            for w in day_words(s.text, s.passage.date)
+            if span.start <= w.start and w.end <= span.end
+        ]
+        return with_days(span.text, inside)
 
 
 @dataclass(frozen=True)
