@@ -58,7 +58,16 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     which dominated the answerer's many short calls.
     """
     stop, stem = _stopword_set(), _stemmer().stemWords  # type: ignore[attr-defined]
-    return [stem([t for t in _TOKEN.findall(text.lower()) if t not in stop]) for text in texts]
+    return [
+        stem([_number_plural(t) for t in _TOKEN.findall(text.lower()) if t not in stop])
+        for text in texts
+    ]
+
+
+def _number_plural(token: str) -> str:
+    """ "16s" -> "16", "1990s" -> "1990": the stemmer leaves a number's plural alone, so "the
+    F-16s" would never match "an F-16"."""
+    return token[:-1] if token[-1] == "s" and token[:-1].isdigit() else token
 
 
 @cache

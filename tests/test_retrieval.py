@@ -5,7 +5,7 @@ import pytest
 from qa.ingest.articles import article_from_record
 from qa.service import Service
 from qa.settings import Settings
-from qa.text import sentence_spans
+from qa.text import sentence_spans, tokenize
 from qa.types import Filters
 
 
@@ -27,6 +27,12 @@ def test_each_mode_finds_the_right_article(
     hits = indexed.search(query, top_k=3, mode=mode)
     assert hits[0].chunk.article_id == article_id
     assert all(h.score > 0 for h in hits)
+
+
+def test_a_numbers_plural_matches_the_number() -> None:
+    """ "F-16s" and "1990s" find "F-16" and "1990": the stemmer leaves them alone."""
+    assert tokenize(["the F-16s of the 1990s"]) == tokenize(["an F-16 of 1990"])
+    assert tokenize(["16th bus"]) == [["16th", "bus"]]
 
 
 def test_hits_carry_exact_offsets_and_metadata(indexed: Service) -> None:

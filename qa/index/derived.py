@@ -28,7 +28,7 @@ from qa.index.duplicates import Fingerprint
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # the tokenizer's terms as of qa.text.tokenize; a file of another format is ignored
 CHECKS = 3  # entries re-derived and compared on first use in a process
 
 
