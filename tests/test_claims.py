@@ -52,6 +52,7 @@ def test_rephrasing_and_shortening_a_passage_is_supported(answer: str) -> None:
         ("Mark Toner denied it.", "cites no passage"),  # no marker at all
         ("Mark Toner denied it [7].", "[7]"),  # a passage that was never given
         ("Denied awareness [2].", "nothing its cited passages say"),  # only the question
+        ("Mark Toner won [1].", "'won'"),  # a stopword to search, a fact in a claim
     ],
 )
 def test_a_claim_that_adds_anything_is_refused_with_its_reason(answer: str, reason: str) -> None:

@@ -36,6 +36,9 @@ _LABEL = re.compile(
     r"^\s*(?:(?:the\s+)?answer(?:\s+is)?|sentence\s*\[?\d+\]?|\[?\d+\]?)\s*[:.)-]\s+", re.IGNORECASE
 )
 _WORD = re.compile(r"[\w’'-]+")
+# Stopword lists hold "won" (as in "won't"), but in a claim it is the past of "win", a fact of
+# its own: "Reyes lost" does not support "Reyes won". Such words count as terms here.
+_CONTENT_STOPWORDS = frozenset({"won"})
 _NEGATION = re.compile(
     r"\b(?:not|no|never|nor|none|nobody|nothing|neither|nowhere|cannot|without)\b|n[’']t\b",
     re.IGNORECASE,
@@ -80,9 +83,9 @@ def unsupported(
         return f"it cites [{missing[0]}], which is not among its sources"
     cited = _plain_numbers(" ".join(sources[n] for n in claim.cites))
     text = _plain_numbers(claim.text)
-    cited_terms = set(tokenize([cited])[0])
-    terms = tokenize([text])[0]
-    asked = set(tokenize([question])[0])
+    cited_terms = set(_terms(cited))
+    terms = _terms(text)
+    asked = set(_terms(question))
     if on_topic and asked and not asked & cited_terms:
         return "its cited passages share no term with the question"
     allowed = cited_terms | asked | _reporting()
@@ -168,6 +171,12 @@ def supported_text(
 @cache
 def _reporting() -> frozenset[str]:
     return frozenset(tokenize([_REPORTING])[0])
+
+
+def _terms(text: str) -> list[str]:
+    """The text's search terms, with the words of _CONTENT_STOPWORDS it holds."""
+    kept = [w.lower() for w in _WORD.findall(text) if w.lower() in _CONTENT_STOPWORDS]
+    return tokenize([text])[0] + kept
 
 
 def _has_terms(text: str) -> bool:
