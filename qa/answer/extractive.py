@@ -153,24 +153,26 @@ class ExtractiveAnswerer:
         spans the reader rates above it.
         """
         found = found or [None] * len(sentences)
-        spans = [
-            (s, known or self.spans.find(q.text, [s.text])[0])
-            for s, known in zip(sentences, found, strict=True)
-        ]
-        read = [(s, span) for s, span in spans if span is not None and span.text]
-        given = [(s, span) for s, span in read if span.margin > 0]
-        if not given and q.kind in SPAN_KINDS:
-            given = read
-        if not given:
-            return None
-        s, span = given[0]
-        # "Tuesday" -> "Tuesday (11 August 2015)" when the article's date is known.
-        inside = [
-            replace(w, start=w.start - span.start, end=w.end - span.start)
-            for w in day_words(s.text, s.passage.date)
-            if span.start <= w.start and w.end <= span.end
-        ]
-        return with_days(span.text, inside)
+        weak: tuple[Sentence, Found] | None = None
+        for s, known in zip(sentences, found, strict=True):
+            span = known or self.spans.find(q.text, [s.text])[0]
+            if span is None or not span.text:
+                continue
+            if span.margin > 0:
+                return _dated(s, span)
+            weak = weak or (s, span)
+        return _dated(*weak) if weak and q.kind in SPAN_KINDS else None
+
+
+def _dated(s: Sentence, span: Found) -> str:
+    """The span's text, a day word in it dated where the article's date is known: "Tuesday" ->
+    "Tuesday (11 August 2015)"."""
+    inside = [
+        replace(w, start=w.start - span.start, end=w.end - span.start)
+        for w in day_words(s.text, s.passage.date)
+        if span.start <= w.start and w.end <= span.end
+    ]
+    return with_days(span.text, inside)
 
 
 @dataclass(frozen=True)
