@@ -45,6 +45,8 @@ class LexicalIndex:
     def __init__(self, entries: Sequence[StoredChunk], token_cache: dict[str, list[str]]) -> None:
         self.entries = list(entries)
         keys = [_key(e) for e in self.entries]
+        # The store's id of each chunk (`_key`) -> its entry: dense hits resolve here.
+        self.by_key = dict(zip(keys, self.entries, strict=True))
         missing = [i for i, k in enumerate(keys) if k not in token_cache]
         if missing:
             tokens = tokenize([self.entries[i].chunk.text for i in missing])
@@ -246,10 +248,12 @@ class Retriever:
         # first write Chroma can fail a query racing that write: "Nothing found on disk").
         if mode in ("hybrid", "dense") and snap.articles:
             vector = self._embedder.embed_query(query)
-            for stored, sim in self._store.query(vector, fetch * 2, filters):
-                if not _current(stored, snap.articles):
-                    continue  # a version being replaced or removed: not visible yet
-                key = _key(stored)
+            for key, sim in self._store.nearest_ids(vector, fetch * 2, filters):
+                # The snapshot holds every chunk of the versions it shows; any other hit is of
+                # a version being written, replaced or removed: not visible yet.
+                stored = snap.lexical.by_key.get(key)
+                if stored is None:
+                    continue
                 entries[key], dense_scores[key] = stored, sim
                 ranks.setdefault(key, {})["dense_rank"] = len(dense_scores)
                 if len(dense_scores) >= fetch:

@@ -236,6 +236,21 @@ class ChromaStore:
                 continue  # logged when the lexical index read it
         return out
 
+    def nearest_ids(
+        self, vector: np.ndarray, n: int, filters: Filters | None = None
+    ) -> list[tuple[str, float]]:
+        """The ids of the nearest chunks with their cosine similarity, of any version: for a
+        caller that holds the chunks already (half the time of `query`, which reads them)."""
+        got = self.chunks.query(
+            query_embeddings=[vector.tolist()],
+            n_results=n,
+            where=where_clause(filters),
+            include=["distances"],
+        )
+        return [
+            (i, 1.0 - float(d)) for i, d in zip(got["ids"][0], got["distances"][0], strict=True)
+        ]
+
     # --- writes ------------------------------------------------------------------------
 
     def put(
