@@ -203,4 +203,8 @@ def swap_term(question: str, answer: str, elsewhere: list[str], rng: random.Rand
     )
     if not pool:
         return None
-    return re.sub(rf"\b{re.escape(word)}\b", rng.choice(pool), question, count=1)
+    # Bounded by what the words were found as, not \b: "Descartes'" ends in an apostrophe.
+    swapped = re.sub(
+        rf"(?<![\w'-]){re.escape(word)}(?![\w'-])", rng.choice(pool), question, count=1
+    )
+    return swapped if swapped != question else None

@@ -181,3 +181,7 @@ def test_a_swapped_question_asks_for_what_the_answer_sentence_lacks() -> None:
     assert swapped.split()[-1][0].isupper()
     # Nothing to swap: no question word is both specific and in the answer.
     assert swap_term("What happened?", answer, elsewhere, random.Random(0)) is None
+    # A word ending in an apostrophe is swapped too, never left as it was.
+    plural = "How did Descartes' ideas spread?"
+    swapped = swap_term(plural, "Descartes' ideas spread fast.", elsewhere, random.Random(0))
+    assert swapped is not None and "Descartes" not in swapped

@@ -167,3 +167,9 @@ def test_the_span_reader_learns_near_misses_beside_the_same_questions(tmp_path: 
             assert r.sentence in home.values() and r.question not in home
         if r.kind == "same_article":
             assert r.sentence != home[r.question]
+    # A share of the questions: the same answers, near misses for about that share of them.
+    some, _ = spans.examples(small, questions=300, near_misses=0.25)
+    assert answers(some) == answers(plain)
+    share = Counter(r.kind for r in some)
+    assert 0.12 * share["answer"] < share["same_article"] < 0.4 * share["answer"]
+    assert share["swapped"] < share["same_article"]

@@ -59,14 +59,15 @@ SWAPPED_SHARE = 0.5
 
 
 def examples(
-    path: Path, questions: int, near_misses: bool = False
+    path: Path, questions: int, near_misses: float = 0.0
 ) -> tuple[list[Example], list[Example]]:
     """(training, validation) examples from `questions` sampled questions of the reader
-    paragraphs. With near_misses, each question also gives a sentence of another paragraph of
-    its Wikipedia article (the topic is there, the fact is not, as when a question's paragraph
-    is not indexed) and, for SWAPPED_SHARE of them, its answer sentence asked with its most
-    specific word swapped for another word of the article (eval.sets.swap_term), both labelled
-    null. The questions sampled are the same either way."""
+    paragraphs. With near_misses (a share of the questions, 0 to 1), each of those questions
+    also gives a sentence of another paragraph of its Wikipedia article (the topic is there, the
+    fact is not, as when a question's paragraph is not indexed) and, for SWAPPED_SHARE of them,
+    its answer sentence asked with its most specific word swapped for another word of the
+    article (eval.sets.swap_term), both labelled null. The questions sampled are the same
+    whatever the share."""
     rng = random.Random(SEED)
     near_rng = random.Random(SEED + 1)
     train: list[Example] = []
@@ -100,7 +101,7 @@ def examples(
         if others:
             s, e = rng.choice(others)
             into.append(Example(question, text[s:e], None, golds, "other"))
-        if near_misses:
+        if near_misses and near_rng.random() < near_misses:
             siblings = [mine[m].text for m in by_title[mine[n].title] if m != n]
             into.extend(_near_misses(question, sentence, golds, siblings, near_rng))
     return train, valid
@@ -268,9 +269,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--near-misses",
-        action="store_true",
-        help="Also learn null answers from near misses: another paragraph's sentence of the "
-        "same article, and the answer sentence asked with a word swapped.",
+        type=float,
+        nargs="?",
+        const=1.0,
+        default=0.0,
+        metavar="SHARE",
+        help="Also learn null answers from near misses, for SHARE of the questions (1 if no "
+        "share is given): another paragraph's sentence of the same article, and the answer "
+        "sentence asked with a word swapped.",
     )
     args = parser.parse_args(argv)
     given = sys.argv[1:] if argv is None else argv
