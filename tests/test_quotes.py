@@ -125,3 +125,20 @@ def test_who_said_what_answers_name_the_speaker_and_decline_what_they_did_not_sa
     assert not ek.answered
     denied = service.ask("Who denied that the crews had asked for talks?")
     assert not denied.answered or denied.short_answer != "Petra Lund"  # she said they asked
+
+
+def test_the_quotes_follow_the_index_through_ingest_and_delete(service: Service) -> None:
+    """The quotes are made once a snapshot of the index: an ingest adds its articles' quotes,
+    a delete takes them away, and nothing asked in between sees a stale list."""
+    service.ingest([ROW])
+    first = service.quotes()
+    assert first and service.quotes() == first  # asked twice, one list
+    row = {info.id for _, info in first}
+    service.ingest([QUOTES])
+    more = service.quotes()
+    assert len(more) > len(first) and {info.id for _, info in more} > row
+    assert {q.speaker for q, _ in service.quotes("Holm")} == {"Anders Holm"}
+    others = {info.id for _, info in more} - row
+    for article_id in others:
+        service.remove(article_id)
+    assert service.quotes() == first
