@@ -1,7 +1,7 @@
 """Load on a real `qa serve` over loopback: RPS and latency for N concurrent clients.
 
     python -m eval.bench.load [--data-dir DIR] [--clients 8] [--seconds 20] [--max-requests 3000]
-                              [--ingest 200] [--upload 200]
+                              [--ingest 200] [--upload 200] [--workers 2]
 
 Bounded in time and count, loopback only. The baseline, measured against the same server in the
 same run, is GET /healthz: the ratio says how much of the server's capacity an answer takes.
@@ -11,6 +11,10 @@ index in a process of its own (what a newsroom machine does while people ask), o
 ingest's priority as configured (QA_INGEST_NICE) and once with it unchanged, each from when the
 ingest's model is loaded until it ends or `--seconds` pass; one more client probes GET
 /healthz every 50 ms meanwhile. The ratios to the idle run's median are the figures.
+
+With `--workers N`, the server is N uvicorn processes over a real Chroma server (`chroma run`
+on a copy of the index's Chroma folder), the way `qa serve --workers N` scales past one
+process's interpreter; without it, one process over the embedded index, as `qa serve` runs.
 
 With `--upload N`, they ask again while the same server indexes an upload of N BBC articles
 (POST /v1/articles, a .jsonl feed under new ids, run as a background job), from when the job is
@@ -23,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -30,7 +35,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -163,6 +168,37 @@ def _uploading(url: str, files: int) -> Iterator[Callable[[], bool]]:
             httpx.delete(f"{url}/v1/articles/bench-upload-{n}", timeout=30)
 
 
+@contextmanager
+def _chroma_server(chroma: Path) -> Iterator[str]:
+    """`chroma run` over a copy of an index's Chroma folder (the index itself is left as it
+    was); yields its URL."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "chroma"
+        shutil.copytree(chroma, copy)
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        run = [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(copy)]
+        proc = subprocess.Popen(
+            [*run, "--host", "127.0.0.1", "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(300):
+                try:
+                    if httpx.get(f"{url}/api/v2/heartbeat", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if proc.poll() is not None:
+                    raise SystemExit(f"chroma run exited with {proc.returncode}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -189,14 +225,26 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="Also ask while the same server indexes an upload of N BBC articles.",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="Serve with N uvicorn processes over a Chroma server instead of one process.",
+    )
     args = parser.parse_args(argv)
-    with bench_index(args.data_dir) as data_dir:
+    with bench_index(args.data_dir) as data_dir, ExitStack() as stack:
         asked = questions()
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         env = {**os.environ, "QA_DATA_DIR": str(data_dir), "QA_PORT": str(port)}
+        serve = [sys.executable, "-m", "qa.cli", "serve"]
+        if args.workers > 1:
+            env["QA_CHROMA_URL"] = stack.enter_context(_chroma_server(data_dir / "chroma"))
+            env["QA_DATA_DIR"] = stack.enter_context(tempfile.TemporaryDirectory())
+            serve += ["--workers", str(args.workers)]
         server = subprocess.Popen(
-            [sys.executable, "-m", "qa.cli", "serve"],
+            serve,
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -210,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.2)
-            for q in asked[:20]:  # warm up
+            if args.workers > 1:
+                time.sleep(5)  # /readyz answers once one worker is ready; let the others load
+            for q in asked[: 20 * args.workers]:  # warm up
                 httpx.post(f"{url}/v1/ask", json={"question": q}, timeout=30)
 
             async def ask(http: httpx.AsyncClient, n: int) -> httpx.Response:
@@ -265,7 +315,12 @@ def main(argv: list[str] | None = None) -> int:
             server.wait(timeout=30)
     print(
         f"{args.clients} concurrent clients, {args.seconds:.0f} s or {args.max_requests} "
-        f"requests each run, loopback"
+        f"requests each run, loopback; "
+        + (
+            f"{args.workers} server processes over a Chroma server"
+            if args.workers > 1
+            else "one server process over the embedded index"
+        )
     )
     print(f"{'':<26}{'RPS':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}{'requests':>10}")
     for name, rps, p50, p95, p99, errors, n in rows:
