@@ -184,19 +184,25 @@ def _chroma_server(chroma: Path) -> Iterator[str]:
             stderr=subprocess.DEVNULL,
         )
         try:
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{url}/api/v2/heartbeat", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None:
-                    raise SystemExit(f"chroma run exited with {proc.returncode}")
-                time.sleep(0.2)
+            _wait_up(f"{url}/api/v2/heartbeat", proc, "chroma run")
             yield url
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def _wait_up(url: str, proc: subprocess.Popen, name: str) -> None:  # type: ignore[type-arg]
+    """Until GET url answers 200, tried every 0.2 s 600 times; a process that exits fails."""
+    for _ in range(600):
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit(f"{name} exited with {proc.returncode}")
+        time.sleep(0.2)
+    raise SystemExit(f"{name} did not answer {url} in 600 tries")
 
 
 def _free_port() -> int:
@@ -251,13 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             stderr=subprocess.DEVNULL,
         )
         try:
-            for _ in range(600):
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
+            _wait_up(f"{url}/readyz", server, "qa serve")
             if args.workers > 1:
                 time.sleep(5)  # /readyz answers once one worker is ready; let the others load
             for q in asked[: 20 * args.workers]:  # warm up
