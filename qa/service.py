@@ -198,7 +198,7 @@ class Service:
     def _quotes_now(self) -> tuple[list[tuple[Quote, ArticleInfo]], dict[tuple[str, int], Quote]]:
         """Every quote of the current snapshot (see quotes) and the quotes by (article id,
         start), made once a snapshot: a who-said question over thousands of articles would
-        otherwise rebuild both (10 to 20 ms)."""
+        otherwise rebuild both (about 10 ms over the 9,938 quotes of the BBC articles)."""
         snap = self.retriever.refresh()
         made_from = (snap.generation, id(snap.articles), id(snap.lexical))
         made = self._quote_index

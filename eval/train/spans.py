@@ -279,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         "sentence asked with a word swapped.",
     )
     args = parser.parse_args(argv)
+    if not 0 <= args.near_misses <= 1:
+        parser.error(f"--near-misses takes a share from 0 to 1, got {args.near_misses}")
     given = sys.argv[1:] if argv is None else argv
     torch.set_num_threads(max(1, torch.get_num_threads()))
     config = ReaderConfig(args.base, args.layers, args.max_length, task="span")
