@@ -63,7 +63,11 @@ def test_batches_of_any_size_agree_with_one_at_a_time() -> None:
     assert [f.margin for f in together if f] == pytest.approx(  # bf16 padding noise
         [f.margin for f in alone if f], abs=0.3
     )
-    assert [f.text if f else None for f in together] == [f.text if f else None for f in alone]
+    # The spans of sentences that answer agree; in one that does not, two spans can be within
+    # bf16 noise of each other ("summer" and "summer, painters and ... from dawn", 0.03 apart).
+    answering = [i for i, f in enumerate(alone) if f and f.margin > 0]
+    assert answering
+    assert [together[i].text for i in answering] == [alone[i].text for i in answering]  # type: ignore[union-attr]
 
 
 def test_weights_that_do_not_fit_are_refused(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.compute import share
+from qa.encoder import FastBert, supports
 from qa.index.embedding import _use_bf16, resolve_model
 
 log = logging.getLogger(__name__)
@@ -99,9 +100,16 @@ def pair_batch(
     return batch, batch.pop("offset_mapping").tolist()
 
 
-def span_logits(encoder: Any, head: Any, batch: Any) -> tuple[Any, Any]:
-    """A span reader's start and end logits of every token, in float32."""
-    out = head(encoder(**batch).last_hidden_state.float())
+def span_logits(
+    encoder: Any, head: Any, batch: Any, fast: FastBert | None = None
+) -> tuple[Any, Any]:
+    """A span reader's start and end logits of every token, in float32; `fast`, the same
+    encoder's inference pass (qa.encoder), computes them where given."""
+    if fast is not None:
+        hidden = fast(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+    else:
+        hidden = encoder(**batch).last_hidden_state
+    out = head(hidden.float())
     return out[..., 0], out[..., 1]
 
 
@@ -176,6 +184,7 @@ class SpanReader:
             self._encoder = self._encoder.to(torch.bfloat16)
         else:
             self._encoder = self._encoder.float()
+        self._fast = FastBert(self._encoder) if supports(self._encoder) else None
         # Guards the tokenizer (a fast tokenizer is not safe to call from two threads at once);
         # forward passes run concurrently, each on its share of the cores (qa.compute).
         self._lock = threading.Lock()
@@ -198,7 +207,7 @@ class SpanReader:
                 self.config.max_length,
             )
         with share(), torch.inference_mode():
-            starts, ends = span_logits(self._encoder, self._head, batch)
+            starts, ends = span_logits(self._encoder, self._head, batch, self._fast)
         return _best_spans(sentences, batch, offsets, starts, ends)
 
 

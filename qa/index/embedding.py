@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from qa.compute import CORES, share
+from qa.encoder import FastBert, supports
 from qa.settings import DEFAULT_EMBED_MODEL
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ class SentenceTransformerEmbedder:
         window = self._model.max_seq_length or self._model.tokenizer.model_max_length
         self.max_tokens = int(window) - 2  # [CLS] and [SEP]
         self._tokenizer = self._model.tokenizer
+        self._fast = _fast_encoder(self._model)
         self._batch_size = batch_size
         self._lock = threading.Lock()
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -122,16 +124,37 @@ class SentenceTransformerEmbedder:
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         for at in range(0, len(order), self._batch_size):
             rows = order[at : at + self._batch_size]
+            batch = [texts[i] for i in rows]
             with self._lock, share(), self._torch.inference_mode():
-                vectors[rows] = self._model.encode(
-                    [texts[i] for i in rows],
-                    batch_size=len(rows),
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                ).astype(np.float32)
+                if self._fast is not None:
+                    vectors[rows] = self._mean_pooled(batch)
+                else:
+                    vectors[rows] = self._model.encode(
+                        batch,
+                        batch_size=len(rows),
+                        normalize_embeddings=True,
+                        convert_to_numpy=True,
+                        show_progress_bar=False,
+                    ).astype(np.float32)
         # Normalise again in float32: bf16 leaves norms a little off 1.
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    def _mean_pooled(self, texts: list[str]) -> np.ndarray:
+        """What the model's Transformer and mean Pooling modules give for texts, computed by
+        qa.encoder's pass (the pooling in float32)."""
+        assert self._fast is not None
+        batch = self._tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self.max_tokens + 2,
+            return_tensors="pt",
+        )
+        mask = batch["attention_mask"]
+        hidden = self._fast(batch["input_ids"], mask, batch.get("token_type_ids")).float()
+        weights = mask.unsqueeze(-1).float()
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+        return pooled.numpy()
 
     def embed_query(self, text: str) -> np.ndarray:
         """The unit vector of one question, cached for repeated questions."""
@@ -151,6 +174,32 @@ class SentenceTransformerEmbedder:
     def token_ends(self, text: str) -> list[int]:
         encoded = self._tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         return [end for _, end in encoded["offset_mapping"]]
+
+
+def _fast_encoder(model: object) -> FastBert | None:
+    """qa.encoder's pass for a sentence-transformers model that is a BERT encoder with mean
+    pooling (and normalising, or not: vectors are normalised here), else None: that model's
+    own `encode` runs."""
+    from sentence_transformers.models import Normalize, Pooling, Transformer
+
+    modules = list(model)  # type: ignore[call-overload]
+    if len(modules) not in (2, 3) or not isinstance(modules[0], Transformer):
+        return None
+    if not isinstance(modules[1], Pooling):
+        return None
+    if len(modules) == 3 and not isinstance(modules[2], Normalize):
+        return None
+    pooling = modules[1].get_config_dict()
+    mean = pooling.get("pooling_mode") == "mean" or (
+        pooling.get("pooling_mode_mean_tokens") is True
+        and not any(
+            v
+            for k, v in pooling.items()
+            if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"
+        )
+    )
+    encoder = getattr(modules[0], "auto_model", None)
+    return FastBert(encoder) if mean and supports(encoder) else None
 
 
 def _use_bf16(precision: str, device: str, torch: object) -> bool:

@@ -1,0 +1,85 @@
+"""qa/encoder.py computes what transformers' BertModel computes, on the shipped models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from qa.answer.readers import load_span_reader, pair_batch, span_logits
+from qa.encoder import FastBert, supports
+from qa.index.embedding import SentenceTransformerEmbedder
+
+QUESTION = "Who denied awareness of the airstrikes?"
+SENTENCES = [
+    "State Department spokesman Mark Toner said he was not aware of the strikes.",
+    "The bridge is 516 metres long.",
+    "Officials said the airstrikes near the town killed at least 20 civilians, including "
+    "children, according to local sources and a monitoring group based in Britain.",
+    "He added that an investigation would be opened.",
+]
+
+
+def test_the_span_readers_pass_gives_transformers_logits_padding_and_all() -> None:
+    reader = load_span_reader()
+    assert reader._fast is not None  # the shipped reader is a BERT encoder
+    batch, _ = pair_batch(reader._tokenizer, [QUESTION] * 4, SENTENCES, 256)
+    real = batch["attention_mask"].bool()
+    assert not bool(real.all())  # the short sentences are padded
+    with torch.inference_mode():
+        hf_start, hf_end = span_logits(reader._encoder, reader._head, batch)
+        start, end = span_logits(reader._encoder, reader._head, batch, reader._fast)
+    # Same arithmetic, different kernels: equal to bfloat16 rounding, and the same best span.
+    for ours, theirs in ((start, hf_start), (end, hf_end)):
+        assert float((ours - theirs)[real].abs().max()) < 0.25
+        assert torch.equal(
+            ours.masked_fill(~real, -1e9).argmax(1), theirs.masked_fill(~real, -1e9).argmax(1)
+        )
+    found = reader.find(QUESTION, SENTENCES)
+    assert found[0] is not None and "Toner" in found[0].text
+
+
+def test_the_embedders_pass_gives_sentence_transformers_vectors(
+    embedder: SentenceTransformerEmbedder,
+) -> None:
+    assert embedder._fast is not None  # all-MiniLM-L6-v2: BERT with mean pooling
+    texts = [QUESTION, *SENTENCES, "word " * 400]  # the last one is truncated at 256
+    ours = embedder.embed_documents(texts)
+    theirs = embedder._model.encode(texts, normalize_embeddings=True)
+    theirs = theirs / np.linalg.norm(theirs, axis=1, keepdims=True)
+    assert float(np.min(np.sum(ours * theirs, axis=1))) > 0.999
+
+
+def test_in_float32_it_is_transformers_to_rounding() -> None:
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64, max_position_embeddings=40,
+    )  # fmt: skip
+    model = BertModel(config, add_pooling_layer=False).eval()
+    ids = torch.randint(1, 50, (3, 12))
+    mask = torch.ones(3, 12, dtype=torch.long)
+    mask[1, 7:] = 0
+    mask[2, 3:] = 0
+    types = torch.zeros(3, 12, dtype=torch.long)
+    types[:, 5:] = 1
+    with torch.inference_mode():
+        theirs = model(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+        ours = FastBert(model)(ids, mask, types)
+    real = mask.bool()
+    assert torch.allclose(ours[real], theirs[real], atol=1e-5)
+
+
+def test_other_architectures_are_left_to_transformers() -> None:
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(
+        vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+        intermediate_size=64, hidden_act="relu",
+    )  # fmt: skip
+    assert not supports(BertModel(config))
+    assert not supports(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="not a BERT encoder"):
+        FastBert(torch.nn.Linear(2, 2))
