@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from qa.answer.readers import load_span_reader, pair_batch, span_logits
 from qa.encoder import FastBert, supports
-from qa.index.embedding import SentenceTransformerEmbedder
+from qa.index.embedding import SentenceTransformerEmbedder, resolve_model
+from qa.settings import DEFAULT_EMBED_MODEL
 
 QUESTION = "Who denied awareness of the airstrikes?"
 SENTENCES = [
@@ -39,15 +43,51 @@ def test_the_span_readers_pass_gives_transformers_logits_padding_and_all() -> No
     assert found[0] is not None and "Toner" in found[0].text
 
 
-def test_the_embedders_pass_gives_sentence_transformers_vectors(
+def test_the_embedder_gives_sentence_transformers_vectors(
     embedder: SentenceTransformerEmbedder,
 ) -> None:
-    assert embedder._fast is not None  # all-MiniLM-L6-v2: BERT with mean pooling
+    """The packaged model is loaded without sentence-transformers; its vectors are that
+    library's, loaded as it loads any model (in float32: the embedder runs bfloat16)."""
+    from sentence_transformers import SentenceTransformer
+
+    assert embedder._model is None and embedder._fast is not None
     texts = [QUESTION, *SENTENCES, "word " * 400]  # the last one is truncated at 256
     ours = embedder.embed_documents(texts)
-    theirs = embedder._model.encode(texts, normalize_embeddings=True)
-    theirs = theirs / np.linalg.norm(theirs, axis=1, keepdims=True)
-    assert float(np.min(np.sum(ours * theirs, axis=1))) > 0.999
+    reference = SentenceTransformer(resolve_model(DEFAULT_EMBED_MODEL), device="cpu")
+    assert reference.max_seq_length == embedder.max_tokens + 2
+    theirs = reference.encode(texts, normalize_embeddings=True)
+    cosines = np.sum(ours * theirs, axis=1)
+    assert float(np.min(cosines)) > 0.995, cosines
+
+
+@pytest.mark.parametrize(
+    ("changed", "fast"),
+    [
+        # Saved as a masked-LM checkpoint: loaded by sentence-transformers, still a BertModel.
+        (("config.json", {"architectures": ["BertForMaskedLM"]}), True),
+        # Lower-casing the texts first: sentence-transformers' own encode.
+        (("sentence_bert_config.json", {"do_lower_case": True}), False),
+    ],
+)
+def test_other_folders_load_through_sentence_transformers(
+    tmp_path: Path,
+    embedder: SentenceTransformerEmbedder,
+    changed: tuple[str, dict[str, object]],
+    fast: bool,
+) -> None:
+    """A folder that is not a plain BERT with mean pooling is loaded by sentence-transformers,
+    and runs qa.encoder's pass where its model is a BertModel that sees the texts as given."""
+    packaged = Path(resolve_model(DEFAULT_EMBED_MODEL))
+    name, update = changed
+    for item in packaged.iterdir():
+        if item.name != name:
+            (tmp_path / item.name).symlink_to(item)
+    (tmp_path / name).write_text(json.dumps(json.loads((packaged / name).read_text()) | update))
+    loaded = SentenceTransformerEmbedder(str(tmp_path))
+    assert loaded._model is not None and (loaded._fast is not None) == fast
+    texts = [QUESTION, *SENTENCES]  # the model's tokenizer lower-cases anyway: same vectors
+    cosines = np.sum(loaded.embed_documents(texts) * embedder.embed_documents(texts), axis=1)
+    assert float(np.min(cosines)) > 0.999, cosines
 
 
 def test_in_float32_it_is_transformers_to_rounding() -> None:
