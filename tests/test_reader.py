@@ -15,7 +15,13 @@ from qa.answer.readers import (
     WEIGHTS,
     ReaderConfig,
     SpanReader,
+    batch_sentence_tokens,
+    decode_span,
+    decode_spans,
     load_span_reader,
+    pair_batch,
+    sentence_tokens,
+    span_logits,
     word_bounds,
 )
 
@@ -105,6 +111,26 @@ def test_the_span_reader_finds_nothing_where_nothing_answers() -> None:
     found = reader.find("Under which king was the bridge begun?", BRIDGE[1:])
     assert all(f is not None and f.margin <= 0 for f in found), found
     assert reader.find("How long is the bridge?", []) == []
+
+
+def test_spans_of_a_whole_batch_are_each_pairs_own() -> None:
+    """The batched decoding (token types, one tensor pass) gives what each pair gives alone
+    (sequence ids, one pair at a time), padding and truncation included."""
+    import torch
+
+    reader = load_span_reader()
+    long = " ".join(BRIDGE * 12)  # truncated at the reader's window
+    sentences = [*BRIDGE, long, "Bridge."]
+    batch, offsets = pair_batch(reader._tokenizer, ["How long is it?"] * 6, sentences, 256)
+    with torch.inference_mode():
+        starts, ends = span_logits(reader._encoder, reader._head, batch, reader._fast)
+    lengths = [len(s) for s in sentences]
+    allowed = batch_sentence_tokens(batch, offsets, lengths)
+    for k, n in enumerate(lengths):
+        assert torch.equal(allowed[k], sentence_tokens(batch, offsets, k, n))
+        assert decode_spans(starts, ends, allowed)[k] == decode_span(starts[k], ends[k], allowed[k])
+    nothing = torch.zeros_like(allowed)
+    assert decode_spans(starts, ends, nothing) == [None] * 6
 
 
 def test_spans_are_whole_words_without_the_punctuation_around_them() -> None:

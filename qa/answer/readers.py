@@ -124,23 +124,47 @@ def sentence_tokens(batch: Any, offsets: list[list[tuple[int, int]]], k: int, le
     )
 
 
+def batch_sentence_tokens(batch: Any, offsets: list[list[tuple[int, int]]], lengths: Any) -> Any:
+    """sentence_tokens of every pair at once, (pairs, tokens): for a BERT pair batch the
+    passage's tokens are those of token type 1, so no per-token Python is needed."""
+    import torch
+
+    if "token_type_ids" not in batch:
+        return torch.stack([sentence_tokens(batch, offsets, k, n) for k, n in enumerate(lengths)])
+    ends = torch.tensor(offsets, dtype=torch.long)[..., 1]
+    limit = torch.tensor(list(lengths), dtype=torch.long)[:, None]
+    passage = (batch["token_type_ids"] == 1) & batch["attention_mask"].bool()
+    return passage & (ends > 0) & (ends <= limit)
+
+
+def decode_spans(
+    starts: Any, ends: Any, allowed: Any, max_tokens: int = MAX_SPAN_TOKENS
+) -> list[tuple[int, int, float] | None]:
+    """Each pair's best span of its allowed tokens (the sentence's own word pieces), at most
+    max_tokens long: (first token, last token, its start+end logits minus the null answer's at
+    [CLS]), or None where no token is allowed. All pairs in one tensor computation."""
+    import torch
+
+    n = int(allowed.shape[1])
+    band = torch.ones(n, n, dtype=torch.bool).triu() & ~torch.ones(n, n, dtype=torch.bool).triu(
+        max_tokens
+    )
+    ok = allowed[:, :, None] & allowed[:, None, :] & band
+    scores = (starts[:, :n, None] + ends[:, None, :n]).masked_fill(~ok, float("-inf"))
+    best = scores.flatten(1).argmax(1)
+    null = starts[:, 0] + ends[:, 0]
+    found: list[tuple[int, int, float] | None] = []
+    for k, at in enumerate(best.tolist()):
+        i, j = divmod(at, n)
+        found.append((i, j, float(scores[k, i, j] - null[k])) if bool(ok[k, i, j]) else None)
+    return found
+
+
 def decode_span(
     start: Any, end: Any, allowed: Any, max_tokens: int = MAX_SPAN_TOKENS
 ) -> tuple[int, int, float] | None:
-    """The best span of the allowed tokens (the sentence's own word pieces), at most max_tokens
-    long: (first token, last token, its start+end logits minus the null answer's at [CLS])."""
-    import torch
-
-    n = int(allowed.shape[0])
-    ok = allowed[:, None] & allowed[None, :]
-    ok &= torch.ones(n, n, dtype=torch.bool).triu() & ~torch.ones(n, n, dtype=torch.bool).triu(
-        max_tokens
-    )
-    if not bool(ok.any()):
-        return None
-    scores = (start[:n, None] + end[None, :n]).masked_fill(~ok, float("-inf"))
-    i, j = divmod(int(scores.argmax()), n)
-    return i, j, float(scores[i, j] - (start[0] + end[0]))
+    """decode_spans of one pair."""
+    return decode_spans(start[None], end[None], allowed[None], max_tokens)[0]
 
 
 @dataclass(frozen=True)
@@ -220,9 +244,11 @@ def _best_spans(
 ) -> list[Found | None]:
     """Each sentence's best span in whole words, from its pair's start and end logits; None when
     truncation left none of its word pieces."""
+    allowed = batch_sentence_tokens(batch, offsets, [len(s) for s in sentences])
     found: list[Found | None] = []
-    for k, sentence in enumerate(sentences):
-        best = decode_span(starts[k], ends[k], sentence_tokens(batch, offsets, k, len(sentence)))
+    for k, (sentence, best) in enumerate(
+        zip(sentences, decode_spans(starts, ends, allowed), strict=True)
+    ):
         if best is None:
             found.append(None)
             continue
