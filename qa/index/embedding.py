@@ -63,7 +63,7 @@ def set_threads(threads: int) -> None:
 
 
 class SentenceTransformerEmbedder:
-    """Holds one loaded sentence-transformers model."""
+    """Holds one loaded embedding model in sentence-transformers' format (a name or folder)."""
 
     def __init__(
         self,
@@ -207,7 +207,7 @@ def _plain_bert_folder(location: str) -> int | None:
         pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text())
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return None
-    kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
+    kinds = [str(m.get("type", "")).removeprefix("sentence_transformers.models.") for m in modules]
     modes = {k: v for k, v in pooling.items() if k.startswith("pooling_mode")}
     mean = modes.get("pooling_mode") == "mean" or (
         modes.get("pooling_mode_mean_tokens") is True
