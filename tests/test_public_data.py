@@ -126,9 +126,9 @@ def test_no_trainer_is_given_a_paragraph_of_squad_dev(tmp_path: Path) -> None:
 def test_the_span_reader_and_the_answerer_learn_from_different_articles() -> None:
     """SQuAD train passes the check whole, and its Wikipedia articles are split between the two
     trainers, so the answerer sees the reader's scores as they are on text it never read."""
-    from eval.train.common import ANSWERER_TITLES, DEFAULT_SQUAD, paragraphs
+    from eval.train.common import ANSWERER_TITLES, paragraphs
 
-    parts = paragraphs(DEFAULT_SQUAD)
+    parts = paragraphs(shared_data("squad-v1.1-train.json"))
     assert len(parts) == 18_896
     titles = {part: {p.title for p in parts if p.part == part} for part in ("reader", "answerer")}
     assert len(titles["answerer"]) == ANSWERER_TITLES
