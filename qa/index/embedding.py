@@ -208,22 +208,28 @@ def _plain_bert_folder(location: str) -> int | None:
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return None
     kinds = [str(m.get("type", "")).removeprefix("sentence_transformers.models.") for m in modules]
-    modes = {k: v for k, v in pooling.items() if k.startswith("pooling_mode")}
-    mean = modes.get("pooling_mode") == "mean" or (
-        modes.get("pooling_mode_mean_tokens") is True
-        and not any(v for k, v in modes.items() if k != "pooling_mode_mean_tokens")
-    )
     plain = (
         kinds in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"])
         and modules[0].get("path", "") == ""
         and config.get("architectures") == ["BertModel"]
         and config.get("position_embedding_type", "absolute") == "absolute"
         and config.get("hidden_act") == "gelu"
-        and mean
+        and _mean_pooling(pooling)
         and not window.get("do_lower_case", False)
         and isinstance(window.get("max_seq_length"), int)
     )
     return int(window["max_seq_length"]) if plain else None
+
+
+def _mean_pooling(pooling: dict[str, Any]) -> bool:
+    """Whether a Pooling module's config is mean pooling alone, in either of the formats
+    sentence-transformers writes ("pooling_mode": "mean", or one flag a mode)."""
+    if "pooling_mode" in pooling:
+        return bool(pooling["pooling_mode"] == "mean")
+    flags = {k: v for k, v in pooling.items() if k.startswith("pooling_mode_")}
+    return flags.get("pooling_mode_mean_tokens") is True and not any(
+        v for k, v in flags.items() if k != "pooling_mode_mean_tokens"
+    )
 
 
 def _fast_encoder(model: object) -> FastBert | None:
@@ -239,17 +245,9 @@ def _fast_encoder(model: object) -> FastBert | None:
         return None
     if len(modules) == 3 and not isinstance(modules[2], Normalize):
         return None
-    pooling = modules[1].get_config_dict()
-    mean = pooling.get("pooling_mode") == "mean" or (
-        pooling.get("pooling_mode_mean_tokens") is True
-        and not any(
-            v
-            for k, v in pooling.items()
-            if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"
-        )
-    )
     encoder = getattr(modules[0], "auto_model", None)
     lowers = bool(getattr(modules[0], "do_lower_case", False))  # encode lower-cases the texts
+    mean = _mean_pooling(modules[1].get_config_dict())
     return FastBert(encoder) if mean and not lowers and supports(encoder) else None
 
 
