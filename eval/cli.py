@@ -14,7 +14,7 @@ from rich.console import Console
 
 from eval import metrics, report
 from eval.harness import LocalTarget, RemoteTarget, Run, Target, run_set
-from eval.sets import QuestionSet, SetError, load
+from eval.sets import QuestionSet, SetError, as_typed, load
 from qa.errors import QAError
 from qa.settings import Settings
 
@@ -51,6 +51,12 @@ GATES = {
     "become near-miss unanswerables.",
 )
 @click.option(
+    "--as-typed",
+    "typed",
+    is_flag=True,
+    help="Ask every question as people type them: lower case, without its question mark.",
+)
+@click.option(
     "--mode",
     type=click.Choice(["hybrid", "dense", "lexical"]),
     default="hybrid",
@@ -85,6 +91,7 @@ def eval_command(
     sample: int | None,
     seed: int,
     holdout: float,
+    typed: bool,
     mode: str,
     compare: str | None,
     answer_with: str | None,
@@ -114,6 +121,8 @@ def eval_command(
         raise click.UsageError("--calibrate and --corpus work in-process, not with --url")
     try:
         qsets = [load(p, sample, seed, holdout) for p in paths]
+        if typed:
+            qsets = [as_typed(q) for q in qsets]
     except SetError as exc:
         raise click.ClickException(str(exc)) from exc
     runs: list[Run] = []

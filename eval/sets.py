@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +152,16 @@ def load_hotpot(path: Path, sample: int | None = None, seed: int = 0) -> Questio
             )
         )
     return QuestionSet(path.stem, questions, list(articles.values()), needs_all_gold=True)
+
+
+def as_typed(qset: QuestionSet) -> QuestionSet:
+    """The set's questions as people type them into a search box: lower case, without the
+    question mark ("who denied awareness of the airstrikes"). Same answers, same articles."""
+    typed = [
+        q.model_copy(update={"question": q.question.strip().rstrip("?").rstrip().lower()})
+        for q in qset.questions
+    ]
+    return replace(qset, name=f"{qset.name} (as typed)", questions=typed)
 
 
 def _sample(items: list, sample: int | None, seed: int) -> list:  # type: ignore[type-arg]

@@ -219,6 +219,13 @@ def test_eval_measures_retrieval_alone_for_the_modes_not_answered(run, tmp_path:
     (only,) = json.loads(plain.read_text())["runs"]
     assert not any(r["asked"] for r in only["results"]) and only["summary"]["accuracy"] is None
     assert "hit@1" not in only["summary"] and only["summary"]["questions"] == 2
+    typed = tmp_path / "typed.json"
+    args = ("eval", str(qset), "--corpus", str(SEEDS), "--answer-with", "none", "--as-typed")
+    assert run(*args, "--json", str(typed)).exit_code == 0
+    (run_typed,) = json.loads(typed.read_text())["runs"]
+    assert run_typed["name"] == "plain (as typed)"
+    asked = [r["question"] for r in run_typed["results"]]
+    assert asked == ["who denied awareness of the airstrikes", "when"]
 
 
 def test_qa_threads_sets_the_torch_threads_of_the_process(tmp_path: Path) -> None:

@@ -163,6 +163,23 @@ def test_set_loader_reports_bad_lines(tmp_path: Path) -> None:
         load_jsonl(path)
 
 
+def test_a_set_as_typed_asks_lower_case_without_question_marks(tmp_path: Path) -> None:
+    from eval.sets import as_typed
+
+    line = {
+        "id": "a",
+        "question": " Who denied awareness of the airstrikes? ",
+        "accept": ["Mark Toner"],
+    }
+    path = tmp_path / "set.jsonl"
+    path.write_text(json.dumps({**line, "answerable": True}) + "\n")
+    typed = as_typed(load_jsonl(path))
+    assert typed.name == "set (as typed)"
+    (q,) = typed.questions
+    assert q.question == "who denied awareness of the airstrikes"
+    assert q.accept == ["Mark Toner"] and q.answerable and q.id == "a"
+
+
 def test_a_swapped_question_asks_for_what_the_answer_sentence_lacks() -> None:
     from eval.sets import swap_term
     from qa.text import tokenize

@@ -15,6 +15,7 @@ from qa.answer.readers import (
     WEIGHTS,
     ReaderConfig,
     SpanReader,
+    as_asked,
     batch_sentence_tokens,
     decode_span,
     decode_spans,
@@ -59,6 +60,24 @@ def test_a_near_miss_scores_below_an_answer() -> None:
     answered = max(margins("How long is the bridge?", BRIDGE))
     missed = max(margins("How much did the bridge cost to build?", BRIDGE))
     assert missed < answered
+
+
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [
+        ("how long is the bridge", "how long is the bridge?"),
+        ("  How long is the bridge?  ", "How long is the bridge?"),
+        ("Name the king who began the bridge.", "Name the king who began the bridge."),
+        ('Who said "begun"', 'Who said "begun"'),
+    ],
+)
+def test_a_question_is_read_ending_as_squad_questions_do(typed: str, read: str) -> None:
+    assert as_asked(typed) == read
+
+
+def test_a_question_typed_without_a_question_mark_reads_as_one_with_it() -> None:
+    """People type "how long is the bridge"; the reader learned from questions ending in "?"."""
+    assert margins("how long is the bridge", BRIDGE) == margins("How long is the bridge?", BRIDGE)
 
 
 def test_batches_of_any_size_agree_with_one_at_a_time() -> None:
