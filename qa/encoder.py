@@ -17,6 +17,7 @@ to bfloat16 rounding (tests/test_encoder.py).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -38,42 +39,57 @@ def supports(model: Any) -> bool:
 
 
 class FastBert:
-    """The last hidden state of a BertModel, from that model's weights (in its dtype as they are
-    when this is built: convert the model first)."""
+    """The last hidden state of a BERT encoder, from its weights as named in a BertModel's
+    state dict (in the dtype they are given in)."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, weights: Mapping[str, Any], heads: int, eps: float) -> None:
         import torch
 
+        def get(name: str) -> Any:
+            try:
+                return weights[name].detach()
+            except KeyError:
+                raise ValueError(f"BERT weights lack {name!r}") from None
+
+        self._word = get("embeddings.word_embeddings.weight")
+        self._position = get("embeddings.position_embeddings.weight")
+        self._token_type = get("embeddings.token_type_embeddings.weight")
+        self._norm = (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))
+        self._eps = float(eps)
+        self._heads = int(heads)
+        self._layers = []
+        count = len({k.split(".")[2] for k in weights if k.startswith("encoder.layer.")})
+        for n in range(count):
+            at = f"encoder.layer.{n}."
+            parts = [f"{at}attention.self.{p}" for p in ("query", "key", "value")]
+            self._layers.append(
+                (
+                    torch.cat([get(f"{p}.weight") for p in parts]),
+                    torch.cat([get(f"{p}.bias") for p in parts]),
+                    *(
+                        get(f"{at}{name}.{kind}")
+                        for name in (
+                            "attention.output.dense",
+                            "attention.output.LayerNorm",
+                            "intermediate.dense",
+                            "output.dense",
+                            "output.LayerNorm",
+                        )
+                        for kind in ("weight", "bias")
+                    ),
+                )
+            )
+        if not self._layers:
+            raise ValueError("BERT weights hold no encoder layer")
+
+    @classmethod
+    def from_model(cls, model: Any) -> FastBert:
+        """The pass of a transformers BertModel, on its weights as they are now (convert the
+        model to the dtype wanted first)."""
         if not supports(model):
             raise ValueError(f"{type(model).__name__} is not a BERT encoder FastBert can run")
         config = model.config
-        embeddings = model.embeddings
-        self._word = embeddings.word_embeddings.weight
-        self._position = embeddings.position_embeddings.weight
-        self._token_type = embeddings.token_type_embeddings.weight
-        self._norm = (embeddings.LayerNorm.weight, embeddings.LayerNorm.bias)
-        self._eps = float(config.layer_norm_eps)
-        self._heads = int(config.num_attention_heads)
-        self._layers = []
-        for layer in model.encoder.layer:
-            attention = layer.attention
-            parts = (attention.self.query, attention.self.key, attention.self.value)
-            self._layers.append(
-                (
-                    torch.cat([p.weight for p in parts]).detach(),
-                    torch.cat([p.bias for p in parts]).detach(),
-                    attention.output.dense.weight,
-                    attention.output.dense.bias,
-                    attention.output.LayerNorm.weight,
-                    attention.output.LayerNorm.bias,
-                    layer.intermediate.dense.weight,
-                    layer.intermediate.dense.bias,
-                    layer.output.dense.weight,
-                    layer.output.dense.bias,
-                    layer.output.LayerNorm.weight,
-                    layer.output.LayerNorm.bias,
-                )
-            )
+        return cls(model.state_dict(), config.num_attention_heads, config.layer_norm_eps)
 
     def __call__(
         self, input_ids: Any, attention_mask: Any, token_type_ids: Any | None = None

@@ -278,6 +278,30 @@ def test_an_ask_splits_no_text_and_imports_no_nltk(run, tmp_path: Path) -> None:
     assert answered and short == "Mark Toner" and not nltk
 
 
+def test_an_ingest_imports_neither_transformers_nor_sentence_transformers(tmp_path: Path) -> None:
+    """`qa ingest` with the packaged model reads its weights and word pieces straight from the
+    folder: transformers' imports are about two seconds of each ingest process's start."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "QA_DATA_DIR": str(tmp_path / "data")}
+    script = (
+        "import json, sys; from pathlib import Path\n"
+        "from qa.service import Service; from qa.settings import Settings\n"
+        "with Service(Settings(_env_file=None)) as s:\n"
+        f"    report = s.ingest([Path({str(SEEDS)!r})])\n"
+        "    hits = s.search('Who denied awareness of the airstrikes?', 1, None, 'dense')\n"
+        "loaded = [m for m in ('transformers', 'sentence_transformers') if m in sys.modules]\n"
+        "print(json.dumps([report.added, hits[0].chunk.text, loaded]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    added, best, loaded = json.loads(done.stdout.splitlines()[-1])
+    assert added == 1 and "Toner" in best and loaded == []
+
+
 def test_qa_ingest_runs_at_a_lower_cpu_priority(tmp_path: Path) -> None:
     """`qa ingest` lowers its priority by QA_INGEST_NICE (10 unless set), so a server on the
     same cores keeps answering."""

@@ -107,7 +107,7 @@ def test_in_float32_it_is_transformers_to_rounding() -> None:
     types[:, 5:] = 1
     with torch.inference_mode():
         theirs = model(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
-        ours = FastBert(model)(ids, mask, types)
+        ours = FastBert.from_model(model)(ids, mask, types)
     real = mask.bool()
     assert torch.allclose(ours[real], theirs[real], atol=1e-5)
 
@@ -122,4 +122,4 @@ def test_other_architectures_are_left_to_transformers() -> None:
     assert not supports(BertModel(config))
     assert not supports(torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="not a BERT encoder"):
-        FastBert(torch.nn.Linear(2, 2))
+        FastBert.from_model(torch.nn.Linear(2, 2))

@@ -151,10 +151,12 @@ class ReplacingAnswerer:
 
 
 def test_an_article_replaced_after_every_retrieval_is_answered_from_the_retrieved_version(
-    settings: Settings, embedder  # type: ignore[no-untyped-def]
+    settings: Settings,
+    embedder,  # type: ignore[no-untyped-def]
 ) -> None:
     texts = [f"Version {v}: the Pelham gauge read {v + 3} metres on Monday." for v in range(50)]
     count = iter(range(1, 50))
+
     def replace() -> None:
         service.add_articles([_article("gauge", "Gauge", texts[next(count)])])
 
@@ -163,7 +165,9 @@ def test_an_article_replaced_after_every_retrieval_is_answered_from_the_retrieve
         service.add_articles([_article("gauge", "Gauge", texts[0])])
         answer = service.ask("What did the Pelham gauge read?")
     assert answer.answered and "3 metres" in answer.answer
-    assert answer.citations[0].quote == texts[0][answer.citations[0].start : answer.citations[0].end]
+    assert (
+        answer.citations[0].quote == texts[0][answer.citations[0].start : answer.citations[0].end]
+    )
 
 
 def test_asks_during_replacements_answer_from_one_version(service: Service) -> None:
@@ -274,7 +278,9 @@ def baseline(tmp_path: Path, embedder) -> Iterator[None]:  # type: ignore[no-unt
 
 @pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc")
 def test_closing_a_service_releases_its_files_and_threads(
-    tmp_path: Path, embedder, baseline: None  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    embedder,
+    baseline: None,  # type: ignore[no-untyped-def]
 ) -> None:
     files, threads = _open_files(), threading.active_count()
     for i in range(4):

@@ -218,7 +218,7 @@ class SpanReader:
             self._encoder = self._encoder.to(torch.bfloat16)
         else:
             self._encoder = self._encoder.float()
-        self._fast = FastBert(self._encoder) if supports(self._encoder) else None
+        self._fast = FastBert.from_model(self._encoder) if supports(self._encoder) else None
         # Guards the tokenizer (a fast tokenizer is not safe to call from two threads at once);
         # forward passes run concurrently, each on its share of the cores (qa.compute).
         self._lock = threading.Lock()

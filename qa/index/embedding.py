@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import threading
@@ -87,31 +88,37 @@ class SentenceTransformerEmbedder:
         gc.freeze()
         self._torch = torch
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()  # not "sequence longer than max": we count on purpose
         self._bf16 = _use_bf16(precision, device, torch)
         dtype = torch.bfloat16 if self._bf16 else None
         # Weights in bf16 outright: 20% faster than autocast; embeddings keep cos > 0.998 with
         # float32's (retrieval figures in the README are measured this way).
         plain = _plain_bert_folder(location) if device == "cpu" else None
         self._model: Any = None
+        self._fast: FastBert | None
         if plain is not None:
-            # A local BERT with mean pooling (the packaged model): its encoder and tokenizer
-            # straight from transformers, which spares every process sentence-transformers'
-            # own imports (about a second of each start on this CPU).
-            from transformers import AutoTokenizer, BertModel
+            # A local BERT with mean pooling (the packaged model): its weights and word pieces
+            # read straight from the folder (safetensors, tokenizers), which spares every
+            # process transformers' and sentence-transformers' imports (about two seconds of
+            # each start of `qa ingest` on this CPU).
+            from safetensors.torch import load_file
 
-            self._tokenizer = AutoTokenizer.from_pretrained(location)
-            encoder = BertModel.from_pretrained(location, add_pooling_layer=False).eval()
-            encoder = encoder.to(dtype) if dtype is not None else encoder
-            self.dim = int(encoder.config.hidden_size)
+            folder = Path(location)
+            config = json.loads((folder / "config.json").read_text())
+            weights = load_file(folder / "model.safetensors")
+            if dtype is not None:
+                weights = {k: v.to(dtype) for k, v in weights.items()}
             window = plain
-            self._fast: FastBert | None = FastBert(encoder)
+            self._pieces: WordPieces = FolderWordPieces(folder / "tokenizer.json", window)
+            self.dim = int(config["hidden_size"])
+            self._fast = FastBert(
+                weights, config["num_attention_heads"], config.get("layer_norm_eps", 1e-12)
+            )
         else:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
 
+            hf_logging.disable_progress_bar()
+            hf_logging.set_verbosity_error()  # not "sequence longer than max": we count on purpose
             self._model = SentenceTransformer(location, device=device)
             if dtype is not None:
                 self._model = self._model.to(dtype)
@@ -121,7 +128,7 @@ class SentenceTransformerEmbedder:
             )
             self.dim = int(get_dim() or 0)
             window = self._model.max_seq_length or self._model.tokenizer.model_max_length
-            self._tokenizer = self._model.tokenizer
+            self._pieces = TransformersWordPieces(self._model.tokenizer, int(window))
             self._fast = _fast_encoder(self._model) if device == "cpu" else None
         self.name = model
         self.max_tokens = int(window) - 2  # [CLS] and [SEP]
@@ -160,15 +167,8 @@ class SentenceTransformerEmbedder:
         """What the model's Transformer and mean Pooling modules give for texts, computed by
         qa.encoder's pass (the pooling in float32)."""
         assert self._fast is not None
-        batch = self._tokenizer(
-            texts,
-            padding=True,
-            truncation=True,
-            max_length=self.max_tokens + 2,
-            return_tensors="pt",
-        )
-        mask = batch["attention_mask"]
-        hidden = self._fast(batch["input_ids"], mask, batch.get("token_type_ids")).float()
+        ids, mask, types = self._pieces.batch(texts)
+        hidden = self._fast(ids, mask, types).float()
         weights = mask.unsqueeze(-1).float()
         pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
         return pooled.numpy()
@@ -185,10 +185,85 @@ class SentenceTransformerEmbedder:
         return vector
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self._pieces.counts(texts)
+
+    def token_ends(self, text: str) -> list[int]:
+        return self._pieces.ends(text)
+
+
+class WordPieces(Protocol):
+    """A model's tokenizer, as the embedder uses it."""
+
+    def batch(self, texts: Sequence[str]) -> tuple[Any, Any, Any]:
+        """(input ids, attention mask, token type ids) tensors, special tokens added, each
+        text truncated to the model's window and padded to the longest."""
+        ...
+
+    def counts(self, texts: Sequence[str]) -> list[int]:
+        """Each text's word pieces, without special tokens."""
+        ...
+
+    def ends(self, text: str) -> list[int]:
+        """The end offset in text of each of its word pieces."""
+        ...
+
+
+class FolderWordPieces:
+    """A folder's tokenizer.json run by the tokenizers library, as transformers' fast tokenizer
+    runs it: two copies, one set to truncate and pad, one left plain, so that no call changes
+    a setting another thread relies on."""
+
+    def __init__(self, path: Path, max_length: int) -> None:
+        from tokenizers import Tokenizer
+
+        self._plain = Tokenizer.from_file(str(path))
+        self._plain.no_truncation()
+        self._plain.no_padding()
+        self._padded = Tokenizer.from_file(str(path))
+        padding = self._padded.padding or {}
+        pad = str(padding.get("pad_token", "[PAD]"))
+        pad_id = padding.get("pad_id", self._padded.token_to_id(pad))
+        self._padded.enable_truncation(max_length)
+        self._padded.enable_padding(pad_id=int(pad_id or 0), pad_token=pad)
+
+    def batch(self, texts: Sequence[str]) -> tuple[Any, Any, Any]:
+        import torch
+
+        encoded = self._padded.encode_batch(list(texts))
+        return (
+            torch.tensor([e.ids for e in encoded]),
+            torch.tensor([e.attention_mask for e in encoded]),
+            torch.tensor([e.type_ids for e in encoded]),
+        )
+
+    def counts(self, texts: Sequence[str]) -> list[int]:
+        return [len(e.ids) for e in self._plain.encode_batch(list(texts), add_special_tokens=False)]
+
+    def ends(self, text: str) -> list[int]:
+        return [end for _, end in self._plain.encode(text, add_special_tokens=False).offsets]
+
+
+class TransformersWordPieces:
+    """A transformers tokenizer (a sentence-transformers model's) as WordPieces."""
+
+    def __init__(self, tokenizer: Any, max_length: int) -> None:
+        self._tokenizer, self._max_length = tokenizer, max_length
+
+    def batch(self, texts: Sequence[str]) -> tuple[Any, Any, Any]:
+        batch = self._tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self._max_length,
+            return_tensors="pt",
+        )
+        return batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")
+
+    def counts(self, texts: Sequence[str]) -> list[int]:
         encoded = self._tokenizer(list(texts), add_special_tokens=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
-    def token_ends(self, text: str) -> list[int]:
+    def ends(self, text: str) -> list[int]:
         encoded = self._tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         return [end for _, end in encoded["offset_mapping"]]
 
@@ -197,9 +272,9 @@ def _plain_bert_folder(location: str) -> int | None:
     """For a local sentence-transformers folder that is only a BERT encoder, mean pooling and
     (or not) normalising, the encoder's window in word pieces; None for anything else, which
     sentence-transformers loads."""
-    import json
-
     folder = Path(location)
+    if not (folder / "model.safetensors").is_file() or not (folder / "tokenizer.json").is_file():
+        return None
     try:
         modules = json.loads((folder / "modules.json").read_text())
         config = json.loads((folder / "config.json").read_text())
@@ -248,7 +323,7 @@ def _fast_encoder(model: object) -> FastBert | None:
     encoder = getattr(modules[0], "auto_model", None)
     lowers = bool(getattr(modules[0], "do_lower_case", False))  # encode lower-cases the texts
     mean = _mean_pooling(modules[1].get_config_dict())
-    return FastBert(encoder) if mean and not lowers and supports(encoder) else None
+    return FastBert.from_model(encoder) if mean and not lowers and supports(encoder) else None
 
 
 def _use_bf16(precision: str, device: str, torch: object) -> bool:
