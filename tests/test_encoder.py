@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from qa.answer.readers import load_span_reader, pair_batch, span_logits
+from qa.answer.readers import (
+    SPAN_READER_DIR,
+    ReaderConfig,
+    build,
+    load_span_reader,
+    pair_batch,
+    span_logits,
+)
 from qa.encoder import FastBert, supports
 from qa.index.embedding import SentenceTransformerEmbedder, resolve_model
 from qa.settings import DEFAULT_EMBED_MODEL
@@ -24,15 +31,26 @@ SENTENCES = [
 ]
 
 
+def transformers_reader() -> tuple[object, object, object]:
+    """The shipped span reader restored onto transformers' BertModel in bfloat16, as the
+    trainer restores it: the reference for the reader's own pass."""
+    from eval.train.common import load_init
+
+    tokenizer, encoder, head = build(ReaderConfig.load(SPAN_READER_DIR))
+    load_init(encoder, head, SPAN_READER_DIR)
+    return tokenizer, encoder.eval().to(torch.bfloat16), head
+
+
 def test_the_span_readers_pass_gives_transformers_logits_padding_and_all() -> None:
     reader = load_span_reader()
-    assert reader._fast is not None  # the shipped reader is a BERT encoder
-    batch, _ = pair_batch(reader._tokenizer, [QUESTION] * 4, SENTENCES, 256)
+    assert reader._fast is not None and reader._encoder is None  # no transformers model
+    tokenizer, encoder, head = transformers_reader()
+    batch, _ = pair_batch(tokenizer, [QUESTION] * 4, SENTENCES, 256)
     real = batch["attention_mask"].bool()
     assert not bool(real.all())  # the short sentences are padded
     with torch.inference_mode():
-        hf_start, hf_end = span_logits(reader._encoder, reader._head, batch)
-        start, end = span_logits(reader._encoder, reader._head, batch, reader._fast)
+        hf_start, hf_end = span_logits(encoder, head, batch)
+        start, end = span_logits(None, reader._head, batch, reader._fast)
     # Same arithmetic, different kernels: equal to bfloat16 rounding, and the same best span.
     for ours, theirs in ((start, hf_start), (end, hf_end)):
         assert float((ours - theirs)[real].abs().max()) < 0.25
@@ -41,6 +59,21 @@ def test_the_span_readers_pass_gives_transformers_logits_padding_and_all() -> No
         )
     found = reader.find(QUESTION, SENTENCES)
     assert found[0] is not None and "Toner" in found[0].text
+
+
+def test_the_readers_word_pieces_are_transformers_pair_batches() -> None:
+    """The reader tokenizes with the tokenizers library; transformers' tokenizer gives the same
+    ids, token types, mask and offsets, truncation and accents included."""
+    tokenizer, _, _ = transformers_reader()
+    reader = load_span_reader()
+    long = " ".join(SENTENCES * 20)  # truncated at the reader's window
+    passages = [*SENTENCES, long, "Café naïve “quoted” — 中文 😀", ""]
+    questions = [QUESTION] * 5 + ["what day was atme bombed? " * 40, QUESTION]
+    theirs, their_offsets = pair_batch(tokenizer, questions, passages, reader.config.max_length)
+    ours, our_offsets = reader._pairs(questions, passages)
+    for name in ("input_ids", "token_type_ids", "attention_mask"):
+        assert torch.equal(ours[name], theirs[name]), name
+    assert our_offsets == [[tuple(o) for o in row] for row in their_offsets]
 
 
 def test_the_embedder_gives_sentence_transformers_vectors(

@@ -15,15 +15,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
 from qa.compute import share
 from qa.encoder import FastBert, supports
-from qa.index.embedding import _use_bf16, resolve_model
+from qa.index.embedding import _plain_bert_folder, _use_bf16, resolve_model
 
 log = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).with_name("weights")
@@ -167,6 +167,54 @@ def decode_span(
     return decode_spans(start[None], end[None], allowed[None], max_tokens)[0]
 
 
+class FolderPairs:
+    """pair_batch of a model folder's tokenizer.json, run by the tokenizers library as
+    transformers' fast tokenizer runs it (the pair truncated longest first, padded to the
+    longest pair): the same ids and offsets, without importing transformers."""
+
+    def __init__(self, path: Path, max_length: int) -> None:
+        from tokenizers import Tokenizer
+
+        self._tokenizer = Tokenizer.from_file(str(path))
+        padding = self._tokenizer.padding or {}
+        pad = str(padding.get("pad_token", "[PAD]"))
+        pad_id = padding.get("pad_id", self._tokenizer.token_to_id(pad))
+        self._tokenizer.enable_truncation(max_length, strategy="longest_first")
+        self._tokenizer.enable_padding(pad_id=int(pad_id or 0), pad_token=pad)
+
+    def __call__(
+        self, questions: list[str], passages: list[str]
+    ) -> tuple[dict[str, Any], list[list[tuple[int, int]]]]:
+        import torch
+
+        encoded = self._tokenizer.encode_batch(list(zip(questions, passages, strict=True)))
+        batch = {
+            "input_ids": torch.tensor([e.ids for e in encoded]),
+            "token_type_ids": torch.tensor([e.type_ids for e in encoded]),
+            "attention_mask": torch.tensor([e.attention_mask for e in encoded]),
+        }
+        return batch, [[(int(a), int(b)) for a, b in e.offsets] for e in encoded]
+
+
+def _restored(base: dict[str, Any], trained: dict[str, Any], config: ReaderConfig) -> Any:
+    """The reader's encoder weights: the trained ones, with the base's frozen word pieces; or
+    what does not fit, as a message."""
+    layers = len({k.split(".")[2] for k in base if k.startswith("encoder.layer.")})
+    if not 1 <= config.layers <= layers:
+        raise ValueError(f"{config.base} has {layers} layers, not {config.layers}")
+    wanted = {
+        k
+        for k in base
+        if not k.startswith(("pooler.", "embeddings.position_ids"))
+        and (not k.startswith("encoder.layer.") or int(k.split(".")[2]) < config.layers)
+    }
+    missing = sorted(wanted - set(trained) - {FROZEN})
+    unexpected = sorted(set(trained) - wanted)
+    if missing or unexpected:
+        return f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+    return {FROZEN: base[FROZEN], **trained}
+
+
 def as_asked(question: str) -> str:
     """The question as SQuAD's askers wrote it, which is what the reader learned from: ending
     with a question mark (99% of SQuAD train's questions do). A question typed without one
@@ -200,25 +248,48 @@ class SpanReader:
         from safetensors.torch import load_file
 
         self.config = ReaderConfig.load(folder)
-        self._tokenizer, self._encoder, self._head = build(self.config)
+        if self.config.task not in OUTPUTS:
+            raise ValueError(f"unknown reader task {self.config.task!r}")
         state = load_file(folder / WEIGHTS)
         head = {k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")}
         encoder = {k: v for k, v in state.items() if not k.startswith("head.")}
-        missing, unexpected = self._encoder.load_state_dict(encoder, strict=False)
-        if unexpected or set(missing) - {FROZEN}:
-            raise ValueError(
-                f"{folder / WEIGHTS} does not fit {self.config}: {missing} {unexpected}"
-            )
         if self.config.task != self.task or head["weight"].shape[0] != OUTPUTS[self.task]:
             raise ValueError(f"{folder} does not hold a {self.task} reader")
-        self._head.load_state_dict({k: v.float() for k, v in head.items()})
-        self._encoder.eval()
         self._bf16 = _use_bf16(precision, "cpu", torch)
-        if self._bf16:
-            self._encoder = self._encoder.to(torch.bfloat16)
+        dtype = torch.bfloat16 if self._bf16 else torch.float32
+        base = resolve_model(self.config.base)
+        self._encoder: Any = None
+        self._fast: FastBert | None
+        if _plain_bert_folder(base) is not None:
+            # The packaged base model: the encoder is the base's word pieces and this folder's
+            # weights, run by qa.encoder's pass, tokenized by the tokenizers library; no
+            # transformers import (about two seconds of a cold `qa ask`).
+            self._pairs: Callable[[list[str], list[str]], Any] = FolderPairs(
+                Path(base) / "tokenizer.json", self.config.max_length
+            )
+            config = json.loads((Path(base) / "config.json").read_text())
+            weights = _restored(load_file(Path(base) / "model.safetensors"), encoder, self.config)
+            if isinstance(weights, str):
+                raise ValueError(f"{folder / WEIGHTS} does not fit {self.config}: {weights}")
+            self._fast = FastBert(
+                {k: v.to(dtype) for k, v in weights.items()},
+                config["num_attention_heads"],
+                config.get("layer_norm_eps", 1e-12),
+            )
+            hidden = int(config["hidden_size"])
         else:
-            self._encoder = self._encoder.float()
-        self._fast = FastBert.from_model(self._encoder) if supports(self._encoder) else None
+            tokenizer, self._encoder, _ = build(self.config)
+            self._pairs = partial(pair_batch, tokenizer, max_length=self.config.max_length)
+            missing, unexpected = self._encoder.load_state_dict(encoder, strict=False)
+            if unexpected or set(missing) - {FROZEN}:
+                raise ValueError(
+                    f"{folder / WEIGHTS} does not fit {self.config}: {missing} {unexpected}"
+                )
+            self._encoder = self._encoder.eval().to(dtype)
+            self._fast = FastBert.from_model(self._encoder) if supports(self._encoder) else None
+            hidden = int(self._encoder.config.hidden_size)
+        self._head = torch.nn.Linear(hidden, OUTPUTS[self.task])
+        self._head.load_state_dict({k: v.float() for k, v in head.items()})
         # Guards the tokenizer (a fast tokenizer is not safe to call from two threads at once);
         # forward passes run concurrently, each on its share of the cores (qa.compute).
         self._lock = threading.Lock()
@@ -234,12 +305,7 @@ class SpanReader:
         import torch
 
         with self._lock:
-            batch, offsets = pair_batch(
-                self._tokenizer,
-                [as_asked(question)] * len(sentences),
-                list(sentences),
-                self.config.max_length,
-            )
+            batch, offsets = self._pairs([as_asked(question)] * len(sentences), list(sentences))
         with share(), torch.inference_mode():
             starts, ends = span_logits(self._encoder, self._head, batch, self._fast)
         return _best_spans(sentences, batch, offsets, starts, ends)
