@@ -81,10 +81,11 @@ class SentenceTransformerEmbedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
 
-        # The half million objects that torch, transformers and the model make live as long as
-        # the process: frozen (here and once the model is loaded), the collector no longer
-        # walks them at every full collection, which slowed loading the model and reading a
-        # large index's records after it (a cold ask over the BBC articles: 8.7 s -> 7.2 s).
+        # The objects that torch and the model make (half a million with transformers, where a
+        # model needs it) live as long as the process: frozen (here and once the model is
+        # loaded), the collector no longer walks them at every full collection, which slowed
+        # loading the model and reading a large index's records after it (a cold ask over the
+        # BBC articles: 8.7 s -> 7.2 s).
         gc.freeze()
         self._torch = torch
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
