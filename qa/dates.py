@@ -52,6 +52,17 @@ class TimeFrame:
     start: int | None
     end: int | None
     label: str  # "March 2005", "before 2005"
+    words: tuple[int, int] = (0, 0)  # where the question names it: "in March 2005"
+
+    def without(self, question: str) -> str:
+        """The question less the words that name the time ("What did the council decide in
+        March 2005?" -> "What did the council decide?"): once the articles are kept to those
+        dated then, an answering sentence need not repeat the date."""
+        start, end = self.words
+        if start == end:
+            return question
+        rest = f"{question[:start].rstrip()} {question[end:].lstrip()}".strip()
+        return re.sub(r"\s+([?.!,;:])", r"\1", rest)
 
     def to_dict(self) -> dict[str, str | None]:
         return {"since": _iso(self.start), "until": _iso(self.end), "named": self.label}
@@ -71,29 +82,31 @@ def _time_frame(question: str, newest: int | None) -> TimeFrame | None:
         a, b, year = m.groups()
         day, month = (int(a), _MONTHS[b.lower()]) if a.isdigit() else (int(b), _MONTHS[a.lower()])
         start = _at(int(year), month, day)
-        return TimeFrame(start, start + 86_399, f"{day} {calendar.month_name[month]} {year}")
+        return TimeFrame(
+            start, start + 86_399, f"{day} {calendar.month_name[month]} {year}", m.span()
+        )
     if m := _IN_MONTH.search(question):
         month, year = _MONTHS[m.group(1).lower()], int(m.group(2))
-        return TimeFrame(_at(year, month), _month_end(year, month), _month(month, year))
+        return TimeFrame(_at(year, month), _month_end(year, month), _month(month, year), m.span())
     if m := _BEFORE.search(question):
         year = int(m.group(2))
         first = _MONTHS[m.group(1).lower()] if m.group(1) else 1
         named = _month(first, year) if m.group(1) else str(year)
-        return TimeFrame(None, _at(year, first) - 1, f"before {named}")
+        return TimeFrame(None, _at(year, first) - 1, f"before {named}", m.span())
     if m := _AFTER.search(question):
         word, year = m.group(1).lower(), int(m.group(3))
         if m.group(2):
             n = _MONTHS[m.group(2).lower()]
             start = _at(year, n) if word == "since" else _month_end(year, n) + 1
-            return TimeFrame(start, None, f"{word} {_month(n, year)}")
+            return TimeFrame(start, None, f"{word} {_month(n, year)}", m.span())
         start = _at(year) if word == "since" else _at(year + 1)
-        return TimeFrame(start, None, f"{word} {year}")
+        return TimeFrame(start, None, f"{word} {year}", m.span())
     if m := _IN_YEAR.search(question):
         year = int(m.group(1))
-        return TimeFrame(_at(year), _at(year + 1) - 1, str(year))
+        return TimeFrame(_at(year), _at(year + 1) - 1, str(year), m.span())
     if (m := _RELATIVE_YEAR.search(question)) and newest is not None:
         year = dt.datetime.fromtimestamp(newest, dt.UTC).year - (m.group(1).lower() == "last")
-        return TimeFrame(_at(year), _at(year + 1) - 1, str(year))
+        return TimeFrame(_at(year), _at(year + 1) - 1, str(year), m.span())
     return None
 
 

@@ -283,7 +283,9 @@ class Service:
         if said is None:
             passages = self.search(standalone, top_k, filters, mode)
             t1 = time.perf_counter()
-            draft = self.answerer.answer(standalone, passages, self.term_weight)
+            # The articles are kept to the time the question names: the answer need not name it.
+            asked = frame.without(standalone) if frame is not None else standalone
+            draft = self.answerer.answer(asked, passages, self.term_weight)
         else:  # its searches and answers interleave: all of it counts as answering
             t1 = time.perf_counter()
             draft, passages = self._who_said_what(standalone, said, top_k, filters, mode)

@@ -68,6 +68,20 @@ def test_relative_day_words_are_counted_from_the_article_date(sentence: str, res
     assert day_words(sentence, None) == []  # never without the article's date
 
 
+@pytest.mark.parametrize(
+    ("question", "rest"),
+    [
+        ("What did the council decide about the bridge in March 2005?", "What did the council decide about the bridge?"),
+        ("Who won the vote on 15 March 2005, and why?", "Who won the vote, and why?"),
+        ("How much did prices rise since 2003", "How much did prices rise"),
+        ("What did the council decide this year?", "What did the council decide?"),
+    ],
+)  # fmt: skip
+def test_the_words_naming_a_time_come_out_of_the_question(question: str, rest: str) -> None:
+    frame = time_frame(question, newest=int(dt.datetime(2005, 6, 1, tzinfo=dt.UTC).timestamp()))
+    assert frame is not None and frame.without(question) == rest
+
+
 def test_answers_keep_to_the_dates_a_question_names(service: Service) -> None:
     service.ingest([DATED])
     asked = "What did the Brackwater council decide about the old bridge in {}?"
