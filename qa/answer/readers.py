@@ -23,7 +23,7 @@ from typing import Any
 
 from qa.compute import share
 from qa.encoder import FastBert, supports
-from qa.index.embedding import _plain_bert_folder, _use_bf16, resolve_model
+from qa.index.embedding import plain_bert_folder, resolve_model, use_bf16
 
 log = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).with_name("weights")
@@ -196,9 +196,12 @@ class FolderPairs:
         return batch, [[(int(a), int(b)) for a, b in e.offsets] for e in encoded]
 
 
-def _restored(base: dict[str, Any], trained: dict[str, Any], config: ReaderConfig) -> Any:
-    """The reader's encoder weights: the trained ones, with the base's frozen word pieces; or
-    what does not fit, as a message."""
+def _restored(
+    base: dict[str, Any], trained: dict[str, Any], config: ReaderConfig, source: Path
+) -> dict[str, Any]:
+    """The reader's encoder weights: the trained ones (read from `source`), with the base's
+    frozen word pieces. Raises ValueError, naming what does not fit, when they are not the
+    base's first `config.layers` layers."""
     layers = len({k.split(".")[2] for k in base if k.startswith("encoder.layer.")})
     if not 1 <= config.layers <= layers:
         raise ValueError(f"{config.base} has {layers} layers, not {config.layers}")
@@ -211,7 +214,9 @@ def _restored(base: dict[str, Any], trained: dict[str, Any], config: ReaderConfi
     missing = sorted(wanted - set(trained) - {FROZEN})
     unexpected = sorted(set(trained) - wanted)
     if missing or unexpected:
-        return f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+        raise ValueError(
+            f"{source} does not fit {config}: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
     return {FROZEN: base[FROZEN], **trained}
 
 
@@ -255,12 +260,12 @@ class SpanReader:
         encoder = {k: v for k, v in state.items() if not k.startswith("head.")}
         if self.config.task != self.task or head["weight"].shape[0] != OUTPUTS[self.task]:
             raise ValueError(f"{folder} does not hold a {self.task} reader")
-        self._bf16 = _use_bf16(precision, "cpu", torch)
+        self._bf16 = use_bf16(precision, "cpu", torch)
         dtype = torch.bfloat16 if self._bf16 else torch.float32
         base = resolve_model(self.config.base)
         self._encoder: Any = None
         self._fast: FastBert | None
-        if _plain_bert_folder(base) is not None:
+        if plain_bert_folder(base) is not None:
             # The packaged base model: the encoder is the base's word pieces and this folder's
             # weights, run by qa.encoder's pass, tokenized by the tokenizers library; no
             # transformers import (about two seconds of a cold `qa ask`).
@@ -268,9 +273,8 @@ class SpanReader:
                 Path(base) / "tokenizer.json", self.config.max_length
             )
             config = json.loads((Path(base) / "config.json").read_text())
-            weights = _restored(load_file(Path(base) / "model.safetensors"), encoder, self.config)
-            if isinstance(weights, str):
-                raise ValueError(f"{folder / WEIGHTS} does not fit {self.config}: {weights}")
+            base_weights = load_file(Path(base) / "model.safetensors")
+            weights = _restored(base_weights, encoder, self.config, folder / WEIGHTS)
             self._fast = FastBert(
                 {k: v.to(dtype) for k, v in weights.items()},
                 config["num_attention_heads"],
