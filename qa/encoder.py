@@ -20,6 +20,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+# The products' row counts are rounded up to a multiple of this (FastBert.__call__).
+ROWS = 32
+
 
 def supports(model: Any) -> bool:
     """Whether `model` is a transformers BertModel that FastBert computes exactly."""
@@ -113,17 +116,26 @@ class FastBert:
         hidden = x.shape[-1]
         heads = self._heads
         size = hidden // heads
-        x = F.layer_norm(x.reshape(-1, hidden)[where], (hidden,), *self._norm, self._eps)
+        # The packed rows are padded to a multiple of ROWS: oneDNN compiles a kernel for each
+        # new shape of a product and caches it, so packed rows of every count would compile on
+        # most passes (2.4 ms a product, 24 products a pass) and fill memory with kernels.
+        m = where.numel()
+        pad = -m % ROWS
+
+        def padded(rows: Any) -> Any:
+            return F.pad(rows, (0, 0, 0, pad)) if pad else rows
+
+        x = padded(F.layer_norm(x.reshape(-1, hidden)[where], (hidden,), *self._norm, self._eps))
         mask = real[:, None, None, :]
         for wqkv, bqkv, wo, bo, g1, b1, wi, bi, wo2, bo2, g2, b2 in self._layers:
             qkv = x.new_zeros(batch * tokens, 3 * hidden)
-            qkv[where] = F.linear(x, wqkv, bqkv)
+            qkv[where] = F.linear(x, wqkv, bqkv)[:m]
             q, k, v = qkv.view(batch, tokens, 3, heads, size).permute(2, 0, 3, 1, 4)
             attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-            attended = attended.transpose(1, 2).reshape(batch * tokens, hidden)[where]
+            attended = padded(attended.transpose(1, 2).reshape(batch * tokens, hidden)[where])
             x = F.layer_norm(F.linear(attended, wo, bo) + x, (hidden,), g1, b1, self._eps)
             inner = F.gelu(F.linear(x, wi, bi))
             x = F.layer_norm(F.linear(inner, wo2, bo2) + x, (hidden,), g2, b2, self._eps)
         out = x.new_zeros(batch * tokens, hidden)
-        out[where] = x
+        out[where] = x[:m]
         return out.view(batch, tokens, hidden)

@@ -145,6 +145,34 @@ def test_in_float32_it_is_transformers_to_rounding() -> None:
     assert torch.allclose(ours[real], theirs[real], atol=1e-5)
 
 
+@pytest.mark.parametrize("rows", [1, 5, 32, 64])
+def test_padded_rows_never_reach_the_real_tokens(rows: int, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The products run on the real tokens padded to a multiple of ROWS (a bounded set of
+    shapes for oneDNN's kernel cache); however many padding rows, the real tokens' states are
+    the same."""
+    from transformers import BertConfig, BertModel
+
+    import qa.encoder
+
+    torch.manual_seed(1)
+    config = BertConfig(
+        vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64, max_position_embeddings=40,
+    )  # fmt: skip
+    model = BertModel(config, add_pooling_layer=False).eval()
+    ids = torch.randint(1, 50, (2, 9))
+    mask = torch.ones(2, 9, dtype=torch.long)
+    mask[1, 4:] = 0  # 13 real tokens
+    fast = FastBert.from_model(model)
+    with torch.inference_mode():
+        monkeypatch.setattr(qa.encoder, "ROWS", 1)
+        unpadded = fast(ids, mask)
+        monkeypatch.setattr(qa.encoder, "ROWS", rows)
+        padded = fast(ids, mask)
+    assert torch.allclose(padded, unpadded, atol=1e-6)
+    assert torch.count_nonzero(padded[1, 4:]) == 0  # padding positions stay zero
+
+
 def test_other_architectures_are_left_to_transformers() -> None:
     from transformers import BertConfig, BertModel
 
