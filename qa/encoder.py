@@ -118,7 +118,7 @@ class FastBert:
         size = hidden // heads
         # The packed rows are padded to a multiple of ROWS: oneDNN compiles a kernel for each
         # new shape of a product and caches it, so packed rows of every count would compile on
-        # most passes (2.4 ms a product, 24 products a pass) and fill memory with kernels.
+        # most passes (about 2 ms more a product, 24 products a pass) and fill memory with kernels.
         m = where.numel()
         pad = -m % ROWS
 

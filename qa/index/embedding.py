@@ -328,6 +328,7 @@ def _fast_encoder(model: object) -> FastBert | None:
 
 
 def use_bf16(precision: str, device: str, torch: object) -> bool:
+    """Whether a model's weights run in bfloat16: asked for, or "auto" on a CPU that has it."""
     if precision == "float32" or device != "cpu":
         return False
     if precision == "bfloat16":
