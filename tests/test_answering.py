@@ -14,10 +14,12 @@ from qa.answer.decisions import READ_TOP
 from qa.answer.extractive import ExtractiveAnswerer
 from qa.answer.features import (
     CONFIDENCE_FEATURES,
+    FINAL_FEATURES,
     SENTENCE_FEATURES,
     SPAN_CLIP,
     Question,
     confidence_features,
+    final_row,
     name_phrases,
     sentence_features,
     sentences_of,
@@ -193,6 +195,18 @@ def test_rows_carry_exactly_the_named_features(indexed: Service) -> None:
     confidence = confidence_features(rows, probs, 0, {0: 1.5, 1: -0.5})
     assert set(confidence) == set(CONFIDENCE_FEATURES)
     assert confidence["reader"] == 1.5 and confidence["reader_margin"] == 2.0
+    assert tuple(final_row(0.5, 1.5, rows[0])) == FINAL_FEATURES
+
+
+def test_the_second_stage_trusts_the_reader_less_where_the_sentence_misses_what_is_asked() -> None:
+    """A sentence the reader rates highly but that lacks the question's most specific word
+    (a bombing elsewhere, for a question naming the village bombed) ranks below one that has
+    it, at equal ranker and reader scores; likewise where its article lacks a name asked for."""
+    final = load_model().judge.final
+    row = dict.fromkeys(SENTENCE_FEATURES, 0.0)
+    plain = final(final_row(0.5, 3.0, row))
+    assert final(final_row(0.5, 3.0, {**row, "missing": 1.0})) < plain - 0.02
+    assert final(final_row(0.5, 3.0, {**row, "name_missing": 1.0})) < plain - 0.02
 
 
 def test_a_model_file_on_other_features_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -209,7 +209,7 @@ def _judge(
     for r in learn:
         p = first[id(r)]
         for i in to_read(p):
-            fx.append(_vector(final_row(p[i], r["reader"][i]), FINAL_FEATURES))
+            fx.append(_vector(final_row(p[i], r["reader"][i], r["features"][i]), FINAL_FEATURES))
             fy.append(r["gold"][i])
     final = _linear(
         LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced").fit(
@@ -222,7 +222,7 @@ def _judge(
         """Final probabilities as the answerer computes them, and the reader's logits."""
         p = first[id(r)]
         reader = {i: r["reader"][i] for i in to_read(p)}
-        return final_probabilities(final, p, reader), reader
+        return final_probabilities(final, p, reader, r["features"]), reader
 
     probs = {id(r): read(r) for r in judged}
 

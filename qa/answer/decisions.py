@@ -27,12 +27,13 @@ def to_read(first: Sequence[float], k: int = READ_TOP) -> list[int]:
 
 
 def final_probabilities(
-    final: Linear, first: Sequence[float], reader: dict[int, float]
+    final: Linear, first: Sequence[float], reader: dict[int, float], rows: Sequence[Features]
 ) -> list[float]:
     """Every sentence's probability: the judge's second stage for those the reader read (its
     span margins in `reader`), the first ranker's, far below, for the rest."""
     return [
-        final(final_row(p, reader[i])) if i in reader else p * UNREAD for i, p in enumerate(first)
+        final(final_row(p, reader[i], rows[i])) if i in reader else p * UNREAD
+        for i, p in enumerate(first)
     ]
 
 
@@ -46,7 +47,7 @@ def judge_sentences(
     """Every sentence's probability and the confidence in the best, given the span margins
     (features.span_margin) of the sentences the reader read."""
     reader = dict(zip(read, margins, strict=True))
-    probs = final_probabilities(judge.final, first, reader)
+    probs = final_probabilities(judge.final, first, reader, rows)
     best = max(range(len(probs)), key=lambda i: probs[i])
     return probs, judge.confidence(confidence_features(rows, probs, best, reader))
 

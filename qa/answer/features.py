@@ -59,7 +59,9 @@ CONFIDENCE_FEATURES = (
     "reader_margin",
     "name_missing",
 )
-FINAL_FEATURES = ("ranker", "reader")
+FINAL_FEATURES = ("ranker", "reader", "missing", "name_missing")
+# The second stage's features that describe the sentence itself, copied from its row.
+_FINAL_FROM_SENTENCE = tuple(name for name in FINAL_FEATURES if name in SENTENCE_FEATURES)
 # The confidence features that describe the chosen sentence itself, copied from its row.
 _FROM_SENTENCE = tuple(name for name in CONFIDENCE_FEATURES if name in SENTENCE_FEATURES)
 # What the reader says of a sentence: how far its best short answer beats the null answer ("no
@@ -252,10 +254,15 @@ def _near_anchor(s: Sentence, spans: list, weights: dict[str, float]) -> bool:  
     )
 
 
-def final_row(first: float, reader: float) -> Features:
-    """FINAL_FEATURES: the first ranker's and the reader's opinions, as logits."""
+def final_row(first: float, reader: float, row: Features) -> Features:
+    """FINAL_FEATURES: the first ranker's and the reader's opinions, as logits, and what of the
+    sentence's own row (`row`, its SENTENCE_FEATURES) the second stage weighs beside them."""
     p = min(max(first, 1e-6), 1 - 1e-6)
-    return {"ranker": math.log(p / (1 - p)), "reader": reader}
+    return {
+        "ranker": math.log(p / (1 - p)),
+        "reader": reader,
+        **{name: row[name] for name in _FINAL_FROM_SENTENCE},
+    }
 
 
 def span_margin(margin: float | None) -> float:
