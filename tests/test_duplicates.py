@@ -7,7 +7,6 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
 from api.server import create_app
@@ -98,12 +97,6 @@ def test_search_shows_one_copy_and_citations_name_the_others(
         assert all(not a.copies for a in service.articles())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a known miss of the span reader's ranking: it gives the reason sentence the larger "
-    "margin (3.7 against 3.0), the first ranker prefers the walk-out sentence, and the two "
-    "(77 words) do not fit one answer (docs/results.md)",
-)
 def test_why_the_crews_rejected_the_offer_is_answered_with_the_reason(
     settings: Settings, embedder
 ) -> None:  # type: ignore[no-untyped-def]
