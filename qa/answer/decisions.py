@@ -30,7 +30,8 @@ def final_probabilities(
     final: Linear, first: Sequence[float], reader: dict[int, float], rows: Sequence[Features]
 ) -> list[float]:
     """Every sentence's probability: the judge's second stage for those the reader read (its
-    span margins in `reader`), the first ranker's, far below, for the rest."""
+    span margins in `reader`, beside what of each sentence's row of SENTENCE_FEATURES in `rows`
+    the stage weighs), the first ranker's, far below, for the rest."""
     return [
         final(final_row(p, reader[i], rows[i])) if i in reader else p * UNREAD
         for i, p in enumerate(first)
