@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -123,15 +124,21 @@ def test_other_folders_load_through_sentence_transformers(
     assert float(np.min(cosines)) > 0.999, cosines
 
 
-def test_in_float32_it_is_transformers_to_rounding() -> None:
+def tiny_bert(seed: int) -> Any:
+    """A small randomly initialised transformers BertModel (two layers, 32 dimensions)."""
     from transformers import BertConfig, BertModel
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
         intermediate_size=64, max_position_embeddings=40,
     )  # fmt: skip
     model = BertModel(config, add_pooling_layer=False).eval()
+    return model
+
+
+def test_in_float32_it_is_transformers_to_rounding() -> None:
+    model = tiny_bert(0)
     ids = torch.randint(1, 50, (3, 12))
     mask = torch.ones(3, 12, dtype=torch.long)
     mask[1, 7:] = 0
@@ -150,16 +157,9 @@ def test_padded_rows_never_reach_the_real_tokens(rows: int, monkeypatch) -> None
     """The products run on the real tokens padded to a multiple of ROWS (a bounded set of
     shapes for oneDNN's kernel cache); however many padding rows, the real tokens' states are
     the same."""
-    from transformers import BertConfig, BertModel
-
     import qa.encoder
 
-    torch.manual_seed(1)
-    config = BertConfig(
-        vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=40,
-    )  # fmt: skip
-    model = BertModel(config, add_pooling_layer=False).eval()
+    model = tiny_bert(1)
     ids = torch.randint(1, 50, (2, 9))
     mask = torch.ones(2, 9, dtype=torch.long)
     mask[1, 4:] = 0  # 13 real tokens
