@@ -173,3 +173,40 @@ def test_the_span_reader_learns_near_misses_beside_the_same_questions(tmp_path: 
     share = Counter(r.kind for r in some)
     assert 0.12 * share["answer"] < share["same_article"] < 0.4 * share["answer"]
     assert share["swapped"] < share["same_article"]
+
+
+def test_the_span_reader_learns_to_rank_an_answer_above_its_rivals(tmp_path: Path) -> None:
+    """--rivals groups each training question with the answer sentence first, the same null
+    answers as without, and the other sentences of its paragraph sharing most of its words;
+    the listwise loss is lower where the answer sentence's margin leads them."""
+    import torch
+
+    from eval.train import spans
+    from qa.text import tokenize
+
+    train = json.loads(shared_data("squad-v1.1-train.json").read_text())["data"]
+    small = tmp_path / "small.json"
+    small.write_text(
+        json.dumps({"data": [doc | {"paragraphs": doc["paragraphs"][:8]} for doc in train[:30]]})
+    )
+    plain, plain_valid = spans.examples(small, questions=300)
+    groups, valid = spans.examples(small, questions=300, rivals=3)
+    assert valid == plain_valid
+    assert [r for g in groups for r in g.examples if r.kind != "rival"] == plain
+    rivals = Counter(len([r for r in g.examples if r.kind == "rival"]) for g in groups)
+    assert rivals[3] > 0.5 * len(groups) and max(rivals) == 3
+    for g in groups:
+        answer, *rest = g.examples
+        assert answer.kind == "answer" and answer.answer is not None
+        asked = set(tokenize([answer.question])[0])
+        shared = [len(asked & set(tokenize([r.sentence])[0])) for r in rest if r.kind == "rival"]
+        assert shared == sorted(shared, reverse=True)
+        for r in rest:
+            assert r.answer is None and not any(g in r.sentence for g in r.golds)
+            assert r.sentence != answer.sentence
+    rows = list(groups[0].examples)
+    ahead = torch.tensor([5.0] + [-1.0] * (len(rows) - 1))
+    behind = torch.tensor([-1.0] + [5.0] * (len(rows) - 1))
+    assert spans.listwise_loss(ahead, [len(rows)], rows) < spans.listwise_loss(
+        behind, [len(rows)], rows
+    )

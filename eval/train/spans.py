@@ -49,7 +49,16 @@ class Example:
     sentence: str
     answer: tuple[int, int] | None  # character offsets into the sentence; None: null answer
     golds: tuple[str, ...]  # every annotator's answer, for scoring
-    kind: str = "answer"  # or a null answer's: "other", "same_article", "swapped"
+    kind: str = "answer"  # or a null answer's: "other", "same_article", "swapped"; or "rival"
+
+
+@dataclass(frozen=True)
+class Group:
+    """A question's examples taught together (with --rivals): its answer sentence first, its
+    null-answer examples, and rivals: the other sentences of its paragraph that share most of
+    its words, which the answer sentence must outscore (listwise_loss)."""
+
+    examples: tuple[Example, ...]
 
 
 # With --near-misses, the share of questions that also give their answer sentence asked with a
@@ -59,17 +68,21 @@ SWAPPED_SHARE = 0.5
 
 
 def examples(
-    path: Path, questions: int, near_misses: float = 0.0
-) -> tuple[list[Example], list[Example]]:
+    path: Path, questions: int, near_misses: float = 0.0, rivals: int = 0
+) -> tuple[list[Example] | list[Group], list[Example]]:
     """(training, validation) examples from `questions` sampled questions of the reader
     paragraphs. With near_misses (a share of the questions, 0 to 1), each of those questions
     also gives a sentence of another paragraph of its Wikipedia article (the topic is there, the
     fact is not, as when a question's paragraph is not indexed) and, for SWAPPED_SHARE of them,
     its answer sentence asked with its most specific word swapped for another word of the
     article (eval.sets.swap_term), both labelled null. The questions sampled are the same
-    whatever the share."""
+    whatever the share. With rivals (a count), each training question's examples come as one
+    Group with up to that many rivals (kind "rival", not labelled: they are only ranked), so a
+    batch holds whole questions; validation examples stay single, and rivals_of gives their
+    rankings. The examples drawn are the same whatever the count of rivals."""
     rng = random.Random(SEED)
     near_rng = random.Random(SEED + 1)
+    groups: list[Group] = []
     train: list[Example] = []
     valid: list[Example] = []
     mine = [p for p in paragraphs(path) if p.part == "reader"]
@@ -95,16 +108,56 @@ def examples(
             continue
         question = qa["question"].strip()
         sentence = text[home[0] : home[1]]
+        begun = len(into)
         into.append(Example(question, sentence, (a - home[0], b - home[0]), golds))
         answers[part] += 1
         others = [(s, e) for s, e in spans if not any(g in text[s:e] for g in golds)]
         if others:
             s, e = rng.choice(others)
             into.append(Example(question, text[s:e], None, golds, "other"))
+            others.remove((s, e))
         if near_misses and near_rng.random() < near_misses:
             siblings = [mine[m].text for m in by_title[mine[n].title] if m != n]
             into.extend(_near_misses(question, sentence, golds, siblings, near_rng))
-    return train, valid
+        if rivals and into is train:
+            found = [Example(question, t, None, golds, "rival") for t in _rivals(
+                question, [text[s:e] for s, e in others], rivals
+            )]
+            groups.append(Group((*train[begun:], *found)))
+            del train[begun:]
+    return (groups if rivals else train), valid
+
+
+def _rivals(question: str, sentences: list[str], count: int) -> list[str]:
+    """The `count` sentences sharing most of the question's stemmed terms, most first (ties in
+    their order): the ones a reader most easily takes for the answer."""
+    asked = set(tokenize([question])[0])
+    shared = [len(asked & set(terms)) for terms in tokenize(sentences)] if sentences else []
+    order = sorted(range(len(sentences)), key=lambda i: -shared[i])
+    return [sentences[i] for i in order[:count]]
+
+
+def rivals_of(valid: list[Example], path: Path) -> list[list[Example]]:
+    """Per validation answer sentence: it first, then every other sentence of its paragraph
+    (as rivals), to measure how often the reader puts the answer sentence first."""
+    texts = {p.text for p in paragraphs(path) if p.part == "reader"}
+    by_sentence: dict[str, str] = {}
+    for text in texts:
+        for s, e in sentence_spans(text):
+            by_sentence.setdefault(text[s:e], text)
+    lists = []
+    for row in valid:
+        paragraph = by_sentence.get(row.sentence) if row.answer is not None else None
+        if paragraph is None:
+            continue
+        rest = [
+            Example(row.question, paragraph[s:e], None, row.golds, "rival")
+            for s, e in sentence_spans(paragraph)
+            if paragraph[s:e] != row.sentence and not any(g in paragraph[s:e] for g in row.golds)
+        ]
+        if rest:
+            lists.append([row, *rest])
+    return lists
 
 
 @cache
@@ -172,10 +225,50 @@ def encode(tokenizer, config: ReaderConfig, rows: list[Example]):  # type: ignor
     return batch, offsets, allowed, torch.tensor(starts), torch.tensor(ends)
 
 
-def evaluate(tokenizer, encoder, head, config: ReaderConfig, valid: list[Example]) -> dict:  # type: ignore[no-untyped-def, type-arg]
+def margins(starts, ends, allowed):  # type: ignore[no-untyped-def]
+    """Each row's best start and best end logit over its sentence's tokens, less the null
+    answer's: how far the reader's best words beat "no words here answer" (the i <= j order of
+    a span left out, so that it stays differentiable and cheap)."""
+    words = allowed.clone()
+    words[:, 0] = False
+    best_start = starts.masked_fill(~words, -1e4).max(dim=1).values
+    best_end = ends.masked_fill(~words, -1e4).max(dim=1).values
+    return best_start + best_end - starts[:, 0] - ends[:, 0]
+
+
+def ranked_first(tokenizer, encoder, head, config: ReaderConfig, lists: list[list[Example]]) -> float:  # type: ignore[no-untyped-def]
+    """How often the answer sentence (each list's first) has the best span margin of its
+    paragraph's sentences."""
+    import torch
+
+    rows = [row for group in lists for row in group]
+    scores: list[float] = []
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for i in range(0, len(rows), 32):
+            batch, _, allowed, _, _ = encode(tokenizer, config, rows[i : i + 32])
+            starts, ends = span_logits(encoder, head, batch)
+            scores.extend(margins(starts.float(), ends.float(), allowed).tolist())
+    first, at = 0, 0
+    for group in lists:
+        mine = scores[at : at + len(group)]
+        first += mine[0] > max(mine[1:])
+        at += len(group)
+    return round(first / max(1, len(lists)), 4)
+
+
+def evaluate(  # type: ignore[no-untyped-def]
+    tokenizer, encoder, head, config: ReaderConfig, valid: list[Example], lists=None
+) -> dict:  # type: ignore[type-arg]
+    """Validation figures (see the module docstring); given `lists` (rivals_of), also how
+    often the answer sentence is ranked first in its paragraph."""
     import torch
 
     encoder.eval()
+    ranking = (
+        {"answer_sentence_first": ranked_first(tokenizer, encoder, head, config, lists)}
+        if lists
+        else {}
+    )
     em = em_given = f1s = given = n_pos = 0.0
     null_right: dict[str, int] = {}
     n_null: dict[str, int] = {}
@@ -205,6 +298,7 @@ def evaluate(tokenizer, encoder, head, config: ReaderConfig, valid: list[Example
                     em_given += exact_match(text, row.golds)
     encoder.train()
     return {
+        **ranking,
         "exact_match": round(em / n_pos, 4),
         "f1": round(f1s / n_pos, 4),
         "answer_sentences_given_a_span": round(given / n_pos, 4),
@@ -220,6 +314,21 @@ def evaluate(tokenizer, encoder, head, config: ReaderConfig, valid: list[Example
     }
 
 
+def listwise_loss(scores, sizes: list[int], rows: list[Example]):  # type: ignore[no-untyped-def]
+    """Per group (sizes: how many rows each holds, in order), the cross-entropy of the answer
+    sentence (the group's first row) among itself and the group's rivals, by span margin: the
+    reader learns to put the sentence that answers above those that only share its words."""
+    import torch
+
+    losses, at = [], 0
+    for size in sizes:
+        mine = [at + k for k in range(size) if k == 0 or rows[at + k].kind == "rival"]
+        at += size
+        if len(mine) > 1:
+            losses.append(torch.nn.functional.cross_entropy(scores[mine][None], torch.tensor([0])))
+    return torch.stack(losses).mean() if losses else scores.sum() * 0.0
+
+
 def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: ignore[type-arg]
     import torch
 
@@ -227,17 +336,28 @@ def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: igno
     tokenizer, encoder, head = build(config)
     if args.init:
         load_init(encoder, head, args.init)
-    data, valid = examples(args.squad, args.questions, args.near_misses)
-    print(f"{len(data)} training examples, {len(valid)} validation", file=sys.stderr)
+    data, valid = examples(args.squad, args.questions, args.near_misses, args.rivals)
+    lists = rivals_of(valid, args.squad)
+    print(f"{len(data)} training items, {len(valid)} validation", file=sys.stderr)
     loss_fn = torch.nn.CrossEntropyLoss()
 
-    def loss_of(rows: list[Example]) -> Any:
+    def loss_of(items: list[Example] | list[Group]) -> Any:
+        groups = [g.examples for g in items if isinstance(g, Group)]
+        rows = [r for g in groups for r in g] if groups else items
         batch, _, allowed, start, end = encode(tokenizer, config, rows)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             starts, ends = span_logits(encoder, head, batch)
-        starts = starts.float().masked_fill(~allowed, -1e4)
-        ends = ends.float().masked_fill(~allowed, -1e4)
-        return (loss_fn(starts, start) + loss_fn(ends, end)) / 2
+        starts, ends = starts.float(), ends.float()
+        labelled = torch.tensor([r.kind != "rival" for r in rows])
+        span = (
+            loss_fn(starts.masked_fill(~allowed, -1e4)[labelled], start[labelled])
+            + loss_fn(ends.masked_fill(~allowed, -1e4)[labelled], end[labelled])
+        ) / 2
+        if not groups:
+            return span
+        return span + args.rival_weight * listwise_loss(
+            margins(starts, ends, allowed), [len(g) for g in groups], rows
+        )
 
     history, seconds = fine_tune(
         encoder,
@@ -248,7 +368,7 @@ def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: igno
         lr=args.lr,
         seed=SEED,
         loss_of=loss_of,
-        check=lambda: evaluate(tokenizer, encoder, head, config, valid),
+        check=lambda: evaluate(tokenizer, encoder, head, config, valid, lists),
         checkpoint=args.checkpoint,
         check_before=args.init is not None,  # a warm start: what the run starts from
     )
@@ -278,6 +398,17 @@ def main(argv: list[str] | None = None) -> int:
         "share is given): another paragraph's sentence of the same article, and the answer "
         "sentence asked with a word swapped.",
     )
+    parser.add_argument(
+        "--rivals",
+        type=int,
+        default=0,
+        metavar="COUNT",
+        help="Also teach each question's answer sentence to outscore up to COUNT other "
+        "sentences of its paragraph that share most of its words (a listwise loss).",
+    )
+    parser.add_argument(
+        "--rival-weight", type=float, default=1.0, help="The listwise loss's weight."
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.near_misses <= 1:
         parser.error(f"--near-misses takes a share from 0 to 1, got {args.near_misses}")
@@ -290,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
         "eval.train.common.paragraphs",
         "examples": result["examples"],
         "near_misses": args.near_misses,
+        "rivals": args.rivals,
+        "rival_weight": args.rival_weight,
         "epochs": args.epochs,
         "init": str(args.init) if args.init else None,
         "lr": args.lr,
