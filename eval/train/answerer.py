@@ -94,8 +94,8 @@ def questions_and_articles(
 
 def collect(path: Path, n_questions: int, reader_dir: Path = SPAN_READER_DIR) -> list[dict]:  # type: ignore[type-arg]
     """Per question: its sentence features, which sentences hold the answer, answerable, and
-    the reader's score (its span margin, features.span_margin) of every sentence of the
-    passages retrieved."""
+    the reader's score (its span margin, features.span_margin) and best span's words of every
+    sentence of the passages retrieved."""
     from qa.service import Service
     from qa.settings import Settings
 
@@ -148,6 +148,7 @@ def collect(path: Path, n_questions: int, reader_dir: Path = SPAN_READER_DIR) ->
                     "texts": [s.text for s in sentences],
                     "articles": [s.passage.chunk.article_id for s in sentences],
                     "reader": [span_margin(f.margin if f else None) for f in found],
+                    "spans": [f.text if f else None for f in found],
                     "gold": [answerable and contains_any(s.text, item.accept) for s in sentences],
                     "answerable": answerable,
                     "kind": kind if answerable or kind == "swapped" else "unanswerable",
