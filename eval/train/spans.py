@@ -7,11 +7,14 @@ Each sampled question of the "reader" paragraphs (eval.train.common.paragraphs: 
 never a paragraph of SQuAD dev, never one the answerer learns from) gives two examples: the
 sentence holding its answer, labelled with the answer's first and last word pieces, and another
 sentence of its paragraph that does not hold it, labelled with the null answer at [CLS]
-("nothing here answers"). A twelfth of the paragraphs are kept for validation (at most
-VALID_EXAMPLES examples): SQuAD exact match and F1 of the best span of each answer sentence,
-how often that span beats the null answer, and how often the null answer wins in the sentences
-that do not answer. Writes qa/answer/weights/span_reader/ (reader.safetensors and reader.json).
-Commands, durations and figures: docs/training.md.
+("nothing here answers"); `--rivals COUNT` also teaches the answer sentence to outscore the
+COUNT other sentences of its paragraph sharing most of its words (listwise_loss). A twelfth of
+the paragraphs are kept for validation (at most VALID_EXAMPLES examples): SQuAD exact match and
+F1 of the best span of each answer sentence, how often that span beats the null answer, how
+often the null answer wins in the sentences that do not answer, and how often the answer
+sentence has the best span margin of its paragraph's sentences. Writes
+qa/answer/weights/span_reader/ (reader.safetensors and reader.json). Commands, durations and
+figures: docs/training.md.
 """
 
 from __future__ import annotations
@@ -120,9 +123,10 @@ def examples(
             siblings = [mine[m].text for m in by_title[mine[n].title] if m != n]
             into.extend(_near_misses(question, sentence, golds, siblings, near_rng))
         if rivals and into is train:
-            found = [Example(question, t, None, golds, "rival") for t in _rivals(
-                question, [text[s:e] for s, e in others], rivals
-            )]
+            found = [
+                Example(question, t, None, golds, "rival")
+                for t in _rivals(question, [text[s:e] for s, e in others], rivals)
+            ]
             groups.append(Group((*train[begun:], *found)))
             del train[begun:]
     return (groups if rivals else train), valid
@@ -236,7 +240,9 @@ def margins(starts, ends, allowed):  # type: ignore[no-untyped-def]
     return best_start + best_end - starts[:, 0] - ends[:, 0]
 
 
-def ranked_first(tokenizer, encoder, head, config: ReaderConfig, lists: list[list[Example]]) -> float:  # type: ignore[no-untyped-def]
+def ranked_first(
+    tokenizer, encoder, head, config: ReaderConfig, lists: list[list[Example]]
+) -> float:  # type: ignore[no-untyped-def]
     """How often the answer sentence (each list's first) has the best span margin of its
     paragraph's sentences."""
     import torch
@@ -341,9 +347,9 @@ def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: igno
     print(f"{len(data)} training items, {len(valid)} validation", file=sys.stderr)
     loss_fn = torch.nn.CrossEntropyLoss()
 
-    def loss_of(items: list[Example] | list[Group]) -> Any:
+    def loss_of(items: list[Example | Group]) -> Any:
         groups = [g.examples for g in items if isinstance(g, Group)]
-        rows = [r for g in groups for r in g] if groups else items
+        rows = [r for g in groups for r in g] + [r for r in items if isinstance(r, Example)]
         batch, _, allowed, start, end = encode(tokenizer, config, rows)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             starts, ends = span_logits(encoder, head, batch)
