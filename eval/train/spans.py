@@ -30,7 +30,14 @@ from typing import Any
 
 from eval.metrics import exact_match, f1
 from eval.sets import swap_term
-from eval.train.common import fine_tune, load_init, paragraphs, reader_arguments, save_reader
+from eval.train.common import (
+    Paragraph,
+    fine_tune,
+    load_init,
+    paragraphs,
+    reader_arguments,
+    save_reader,
+)
 from qa.answer.readers import (
     SPAN_READER_DIR,
     ReaderConfig,
@@ -88,7 +95,7 @@ def examples(
     groups: list[Group] = []
     train: list[Example] = []
     valid: list[Example] = []
-    mine = [p for p in paragraphs(path) if p.part == "reader"]
+    mine = _reader_paragraphs(path)
     held = {n for n in range(len(mine)) if rng.random() < 1 / 12}
     by_title: dict[str, list[int]] = {}
     for n, p in enumerate(mine):
@@ -132,6 +139,13 @@ def examples(
     return (groups if rivals else train), valid
 
 
+@cache
+def _reader_paragraphs(path: Path) -> list[Paragraph]:
+    """The span reader's paragraphs of a SQuAD file, read (and checked against SQuAD dev) once
+    a process: examples and rivals_of both need them."""
+    return [p for p in paragraphs(path) if p.part == "reader"]
+
+
 def _rivals(question: str, sentences: list[str], count: int) -> list[str]:
     """The `count` sentences sharing most of the question's stemmed terms, most first (ties in
     their order): the ones a reader most easily takes for the answer."""
@@ -144,7 +158,7 @@ def _rivals(question: str, sentences: list[str], count: int) -> list[str]:
 def rivals_of(valid: list[Example], path: Path) -> list[list[Example]]:
     """Per validation answer sentence: it first, then every other sentence of its paragraph
     (as rivals), to measure how often the reader puts the answer sentence first."""
-    texts = {p.text for p in paragraphs(path) if p.part == "reader"}
+    texts = {p.text for p in _reader_paragraphs(path)}
     by_sentence: dict[str, str] = {}
     for text in texts:
         for s, e in sentence_spans(text):
