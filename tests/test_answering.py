@@ -91,6 +91,11 @@ class Counting:
         self.sentences += len(sentences)
         return self.spans.find(question, sentences)
 
+    def read(self, question: str, items: Sequence[tuple[str, int, int]]) -> Sequence[Found | None]:
+        self.calls += 1
+        self.sentences += len(items)
+        return self.spans.read(question, items)
+
 
 def test_one_pass_ranks_weighs_and_finds_the_short_answer(indexed: Service) -> None:
     """The span reader reads the ranker's best few sentences once: their margins rank them and

@@ -210,3 +210,47 @@ def test_the_span_reader_learns_to_rank_an_answer_above_its_rivals(tmp_path: Pat
     assert spans.listwise_loss(ahead, [len(rows)], rows) < spans.listwise_loss(
         behind, [len(rows)], rows
     )
+
+
+def test_the_passage_reader_reads_windows_of_its_paragraphs(tmp_path: Path) -> None:
+    """--passages gives each question its answer in a window of consecutive sentences of its
+    paragraph (at most WINDOW_CHARS, the answer at its offsets, each sentence's offsets kept)
+    and a null-answer window of its article holding no annotator's answer; validation reads
+    the widest window."""
+    from eval.train import spans
+    from qa.text import sentence_spans
+
+    train = json.loads(shared_data("squad-v1.1-train.json").read_text())["data"]
+    small = tmp_path / "small.json"
+    small.write_text(
+        json.dumps({"data": [doc | {"paragraphs": doc["paragraphs"][:8]} for doc in train[:30]]})
+    )
+    plain, plain_valid = spans.examples(small, questions=300)
+    windows, valid = spans.examples(small, questions=300, passages=True)
+    asked = {r.question for r in plain + plain_valid if r.kind == "answer"}
+    mine = [r.question for r in windows + valid if r.kind == "answer"]
+    assert len(set(mine) & asked) > 0.95 * len(asked)
+    kinds = Counter(r.kind for r in windows)
+    assert kinds["same_article"] + kinds["other"] > 0.9 * kinds["answer"]
+    sizes = Counter(len(r.parts) for r in windows)
+    assert sizes[1] > 0 and max(sizes) >= 3  # short windows and long ones
+    for r in windows + valid:
+        assert len(r.sentence) <= spans.WINDOW_CHARS
+        assert r.parts[0][0] == 0 and r.parts[-1][1] == len(r.sentence)
+        assert all(e <= s for (_, e), (s, _) in zip(r.parts, r.parts[1:], strict=False))
+        if r.kind == "answer":
+            assert r.answer is not None
+            assert r.sentence[r.answer[0] : r.answer[1]] in r.golds
+        else:
+            assert r.answer is None and not any(g in r.sentence for g in r.golds)
+    # Validation windows grow until the next sentence on either side would not fit.
+    paragraphs = [p["context"] for doc in train[:30] for p in doc["paragraphs"][:8]]
+    for r in valid[:40]:
+        text = next(p for p in paragraphs if r.sentence in p)
+        at = text.index(r.sentence)
+        before = [s for s, e in sentence_spans(text) if e <= at]
+        after = [e for s, e in sentence_spans(text) if s >= at + len(r.sentence)]
+        if before:
+            assert at + len(r.sentence) - before[-1] > spans.WINDOW_CHARS
+        if after:
+            assert after[0] - at > spans.WINDOW_CHARS

@@ -210,3 +210,82 @@ def test_span_training_labels_point_at_the_answer_word_pieces() -> None:
     assert (int(starts[1]), int(ends[1]), int(starts[2]), int(ends[2])) == (0, 0, 0, 0)
     question_piece = batch.sequence_ids(0).index(0)
     assert allowed[0, 0] and not allowed[0, question_piece] and allowed[0, int(starts[0])]
+
+
+def _reader_reading(tmp_path: Path, reads: str) -> SpanReader:
+    """The shipped reader's weights, reading as `reads` says."""
+    config = json.loads((SPAN_READER_DIR / CONFIG).read_text())
+    shutil.copy(SPAN_READER_DIR / WEIGHTS, tmp_path / WEIGHTS)
+    (tmp_path / CONFIG).write_text(json.dumps(config | {"reads": reads}))
+    return SpanReader(tmp_path)
+
+
+def _in_passage(sentences: list[str]) -> list[tuple[str, int, int]]:
+    """Each sentence as (the passage of them all, start, end)."""
+    passage = " ".join(sentences)
+    at = [passage.index(s) for s in sentences]
+    return [(passage, a, a + len(s)) for a, s in zip(at, sentences, strict=True)]
+
+
+def test_a_sentence_reader_reads_sentences_given_in_passages_alone(tmp_path: Path) -> None:
+    reader = _reader_reading(tmp_path, "sentence")
+    question = "How long is the bridge?"
+    read = reader.read(question, _in_passage(BRIDGE))
+    found = reader.find(question, BRIDGE)
+    assert [(f.start, f.end, f.text, f.margin) for f in read if f] == [
+        (f.start, f.end, f.text, f.margin) for f in found if f
+    ]
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "span"),
+    [
+        ("How long is the bridge?", 1, "516 metres"),
+        ("Under which king was the bridge begun?", 0, "King Charles IV"),
+        ("How many statues line the parapets?", 2, "Thirty"),
+    ],
+)
+def test_a_passage_reader_scores_each_sentence_by_its_spans_in_the_passage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, question: str, answer: int, span: str
+) -> None:
+    """One pass per distinct passage; each sentence's span lies inside it (offsets into the
+    sentence), and the answering one scores highest."""
+    import qa.answer.readers as readers
+
+    reader = _reader_reading(tmp_path, "passage")
+    pairs: list[int] = []
+    logits = readers.span_logits
+
+    def counted(encoder, head, batch, fast=None):  # type: ignore[no-untyped-def]
+        pairs.append(int(batch["input_ids"].shape[0]))
+        return logits(encoder, head, batch, fast)
+
+    monkeypatch.setattr(readers, "span_logits", counted)
+    items = _in_passage(BRIDGE)
+    found = reader.read(question, items)
+    assert pairs == [1]
+    assert all(f is not None for f in found), found
+    for f, s in zip(found, BRIDGE, strict=True):
+        assert f is not None and s[f.start : f.end] == f.text
+    margins = [f.margin for f in found if f]
+    assert max(range(len(BRIDGE)), key=lambda i: margins[i]) == answer, margins
+    assert found[answer].text == span  # type: ignore[union-attr]
+    # Two passages, three sentences: two pairs; a sentence truncation cut off finds nothing.
+    pairs.clear()
+    long = " ".join(["The river was wide and slow that year."] * 80)
+    two = [
+        items[0],
+        items[1],
+        (long + " " + BRIDGE[1], len(long) + 1, len(long) + 1 + len(BRIDGE[1])),
+    ]
+    again = reader.read(question, two)
+    assert pairs == [2]
+    assert again[2] is None
+    assert [(f.text, f.start) for f in again[:2] if f] == [
+        (f.text, f.start) for f in found[:2] if f
+    ]
+
+
+def test_a_reader_folder_of_an_unknown_reading_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown reading"):
+        _reader_reading(tmp_path, "document")

@@ -40,6 +40,13 @@ class Timed:
         finally:
             self.ms += (time.perf_counter() - t) * 1000
 
+    def read(self, question: str, items: Sequence[tuple[str, int, int]]) -> Sequence[Found | None]:
+        t = time.perf_counter()
+        try:
+            return self.spans.read(question, items)
+        finally:
+            self.ms += (time.perf_counter() - t) * 1000
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

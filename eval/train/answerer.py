@@ -137,7 +137,7 @@ def collect(path: Path, n_questions: int, reader_dir: Path = SPAN_READER_DIR) ->
             q = Question.parse(item.question, idf)
             if not sentences or not q.weights:
                 continue
-            found = reader.find(item.question, [s.text for s in sentences])
+            found = reader.read(item.question, [s.in_passage() for s in sentences])
             answerable = item.answerable and kind == "plain"
             rows.append(
                 {

@@ -233,6 +233,7 @@ def save_reader(
         "layers": config.layers,
         "max_length": config.max_length,
         "task": config.task,
+        "reads": config.reads,
         "trained_on": trained_on,
     }
     (folder / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")

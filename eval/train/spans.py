@@ -60,6 +60,8 @@ class Example:
     answer: tuple[int, int] | None  # character offsets into the sentence; None: null answer
     golds: tuple[str, ...]  # every annotator's answer, for scoring
     kind: str = "answer"  # or a null answer's: "other", "same_article", "swapped"; or "rival"
+    # With --passages, `sentence` is a window of consecutive sentences: their (start, end).
+    parts: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,70 @@ class Group:
 # specific word swapped (a null answer): fewer than the same-article near misses, so that a
 # word the sentence does not share is not taken for a missing fact (paraphrases must answer).
 SWAPPED_SHARE = 0.5
+# With --passages, a window of a paragraph holds at most this many characters (about 220 word
+# pieces, so that it and a question fit a 256-piece pair, as a chunk of an index does).
+WINDOW_CHARS = 1000
+# While a training window grows, the chance at each sentence added that it stops short of the
+# budget: some short windows, so that a window of any size reads the same.
+WINDOW_STOP = 0.15
+
+
+def window(
+    spans: list[tuple[int, int]], home: int, rng: random.Random | None
+) -> tuple[int, int] | None:
+    """Consecutive sentences (first and last index into spans) around sentence `home` that
+    fit WINDOW_CHARS, grown a sentence at a time on a random side; without rng (validation) it
+    grows alternately and only stops at the budget. None when the sentence alone is longer."""
+    first = last = home
+    if spans[home][1] - spans[home][0] > WINDOW_CHARS:
+        return None
+    turn = 0
+    while True:
+        sides = [d for d in (-1, 1) if 0 <= (first - 1 if d < 0 else last + 1) < len(spans)]
+        if not sides:
+            break
+        if rng is not None:
+            if rng.random() < WINDOW_STOP:
+                break
+            side = rng.choice(sides)
+        else:
+            side = sides[turn % len(sides)]
+            turn += 1
+        a, b = (first - 1, last) if side < 0 else (first, last + 1)
+        if spans[b][1] - spans[a][0] > WINDOW_CHARS:
+            if rng is not None or len(sides) == 1:
+                break
+            # The other side may still fit.
+            a, b = (first, last + 1) if side < 0 else (first - 1, last)
+            if spans[b][1] - spans[a][0] > WINDOW_CHARS:
+                break
+        first, last = a, b
+    return first, last
+
+
+def passage_example(
+    question: str,
+    text: str,
+    spans: list[tuple[int, int]],
+    home: int,
+    answer: tuple[int, int] | None,
+    golds: tuple[str, ...],
+    kind: str,
+    rng: random.Random | None,
+) -> Example | None:
+    """A window of a paragraph (window) as an example: `answer`, paragraph offsets, moved
+    into the window's."""
+    found = window(spans, home, rng)
+    if found is None:
+        return None
+    a, b = spans[found[0]][0], spans[found[1]][1]
+    parts = tuple((s - a, e - a) for s, e in spans[found[0] : found[1] + 1])
+    moved = (answer[0] - a, answer[1] - a) if answer is not None else None
+    return Example(question, text[a:b], moved, golds, kind, parts)
 
 
 def examples(
-    path: Path, questions: int, near_misses: float = 0.0, rivals: int = 0
+    path: Path, questions: int, near_misses: float = 0.0, rivals: int = 0, passages: bool = False
 ) -> tuple[list[Example] | list[Group], list[Example]]:
     """(training, validation) examples from `questions` sampled questions of the reader
     paragraphs. With near_misses (a share of the questions, 0 to 1), each of those questions
@@ -89,7 +151,14 @@ def examples(
     whatever the share. With rivals (a count), each training question's examples come as one
     Group with up to that many rivals (kind "rival", not labelled: they are only ranked), so a
     batch holds whole questions; validation examples stay single, and rivals_of gives their
-    rankings. The examples drawn are the same whatever the count of rivals."""
+    rankings. The examples drawn are the same whatever the count of rivals.
+
+    With passages, the reader reads windows of consecutive sentences (window), as it reads the
+    chunks of an index: the answer's window, and for its null answer a window of the other
+    paragraph of its article that shares most of the question's words (kind "same_article"),
+    or, for an article of one paragraph, a window of its own paragraph without the answer."""
+    if passages:
+        return passage_examples(path, questions)
     rng = random.Random(SEED)
     near_rng = random.Random(SEED + 1)
     groups: list[Group] = []
@@ -137,6 +206,79 @@ def examples(
             groups.append(Group((*train[begun:], *found)))
             del train[begun:]
     return (groups if rivals else train), valid
+
+
+def passage_examples(path: Path, questions: int) -> tuple[list[Example], list[Example]]:
+    """examples(passages=True): the same questions as examples() samples, each read in a
+    window of its paragraph, with a null-answer window (see examples)."""
+    rng = random.Random(SEED)
+    train: list[Example] = []
+    valid: list[Example] = []
+    mine = _reader_paragraphs(path)
+    held = {n for n in range(len(mine)) if rng.random() < 1 / 12}
+    by_title: dict[str, list[int]] = {}
+    for n, p in enumerate(mine):
+        by_title.setdefault(p.title, []).append(n)
+    asked = [(n, qa) for n in range(len(mine)) for qa in mine[n].qas]
+    asked = rng.sample(asked, min(questions + 4 * VALID_EXAMPLES, len(asked)))
+    answers = {"train": 0, "valid": 0}
+    for n, qa in asked:
+        into = valid if n in held else train
+        part = "valid" if into is valid else "train"
+        if answers[part] >= (VALID_EXAMPLES // 2 if into is valid else questions):
+            continue
+        shape = None if into is valid else rng  # validation reads the widest window
+        text = mine[n].text
+        spans = sentence_spans(text)
+        golds = tuple(a["text"] for a in qa["answers"])
+        first = qa["answers"][0]
+        a, b = first["answer_start"], first["answer_start"] + len(first["text"])
+        home = next((k for k, (s, e) in enumerate(spans) if s <= a and b <= e), None)
+        if home is None:  # the answer runs across sentences
+            continue
+        question = qa["question"].strip()
+        found = passage_example(question, text, spans, home, (a, b), golds, "answer", shape)
+        if found is None:
+            continue
+        into.append(found)
+        answers[part] += 1
+        null = _null_window(question, golds, n, mine, by_title, shape)
+        if null is not None:
+            into.append(null)
+    return train, valid
+
+
+def _null_window(
+    question: str,
+    golds: tuple[str, ...],
+    n: int,
+    mine: list[Paragraph],
+    by_title: dict[str, list[int]],
+    rng: random.Random | None,
+) -> Example | None:
+    """A window that does not answer (see examples): around the sentence of another
+    paragraph of the article sharing most of the question's words, or of the paragraph's own
+    sentences after the answer's window, whichever there is; None when neither holds a window
+    free of every gold answer."""
+    asked = set(tokenize([question])[0])
+    best: tuple[int, str, list[tuple[int, int]], int] | None = None
+    for m in by_title[mine[n].title]:
+        if m == n or any(g in mine[m].text for g in golds):
+            continue
+        for k, (_, terms) in enumerate(_terms(mine[m].text)):
+            if best is None or len(asked & terms) > best[0]:
+                best = (len(asked & terms), mine[m].text, sentence_spans(mine[m].text), k)
+    if best is not None:
+        _, text, spans, home = best
+        return passage_example(question, text, spans, home, None, golds, "same_article", rng)
+    text = mine[n].text
+    spans = sentence_spans(text)
+    free = [k for k, (s, e) in enumerate(spans) if not any(g in text[s:e] for g in golds)]
+    for k in free:
+        found = passage_example(question, text, spans, k, None, golds, "other", rng)
+        if found is not None and not any(g in found.sentence for g in golds):
+            return found
+    return None
 
 
 @cache
@@ -276,6 +418,58 @@ def ranked_first(
     return round(first / max(1, len(lists)), 4)
 
 
+def in_context_first(
+    tokenizer, encoder, head, config: ReaderConfig, valid: list[Example]
+) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """For the validation windows (--passages) of two or more sentences that answer: how
+    often the sentence holding the answer has the best span margin among the window's
+    sentences, each sentence's margin its best span inside it when the window is read whole
+    ("in_context"), and when each sentence is read alone, as a sentence reader reads
+    ("alone")."""
+    import torch
+
+    rows = [r for r in valid if r.answer is not None and len(r.parts) > 1]
+    context = alone = 0
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for i in range(0, len(rows), 16):
+            chunk = rows[i : i + 16]
+            batch, offsets, allowed, _, _ = encode(tokenizer, config, chunk)
+            starts, ends = span_logits(encoder, head, batch)
+            singles = [
+                Example(r.question, r.sentence[a:b], None, r.golds)
+                for r in chunk
+                for a, b in r.parts
+            ]
+            solo: list[float] = []
+            for j in range(0, len(singles), 32):
+                b2, _, allowed2, _, _ = encode(tokenizer, config, singles[j : j + 32])
+                s2, e2 = span_logits(encoder, head, b2)
+                solo.extend(margins(s2.float(), e2.float(), allowed2).tolist())
+            at = 0
+            for k, row in enumerate(chunk):
+                first = torch.tensor([o[0] for o in offsets[k]])
+                last = torch.tensor([o[1] for o in offsets[k]])
+                words = allowed[k].clone()
+                words[0] = False
+                mine = []
+                for a, b in row.parts:
+                    best = decode_span(
+                        starts[k].float(), ends[k].float(), words & (first >= a) & (last <= b)
+                    )
+                    mine.append(best[2] if best else float("-inf"))
+                home = next(n for n, (a, b) in enumerate(row.parts) if a <= row.answer[0] < b)  # type: ignore[index]
+                context += max(range(len(mine)), key=mine.__getitem__) == home
+                theirs = solo[at : at + len(row.parts)]
+                at += len(row.parts)
+                alone += max(range(len(theirs)), key=theirs.__getitem__) == home
+    n = max(1, len(rows))
+    return {
+        "answer_sentence_first_in_context": round(context / n, 4),
+        "answer_sentence_first_alone": round(alone / n, 4),
+        "windows_ranked": len(rows),
+    }
+
+
 def evaluate(  # type: ignore[no-untyped-def]
     tokenizer, encoder, head, config: ReaderConfig, valid: list[Example], lists=None
 ) -> dict:  # type: ignore[type-arg]
@@ -289,6 +483,8 @@ def evaluate(  # type: ignore[no-untyped-def]
         if lists
         else {}
     )
+    if any(r.parts for r in valid):
+        ranking |= in_context_first(tokenizer, encoder, head, config, valid)
     em = em_given = f1s = given = n_pos = 0.0
     null_right: dict[str, int] = {}
     n_null: dict[str, int] = {}
@@ -356,8 +552,8 @@ def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: igno
     tokenizer, encoder, head = build(config)
     if args.init:
         load_init(encoder, head, args.init)
-    data, valid = examples(args.squad, args.questions, args.near_misses, args.rivals)
-    lists = rivals_of(valid, args.squad)
+    data, valid = examples(args.squad, args.questions, args.near_misses, args.rivals, args.passages)
+    lists = [] if args.passages else rivals_of(valid, args.squad)
     print(f"{len(data)} training items, {len(valid)} validation", file=sys.stderr)
     loss_fn = torch.nn.CrossEntropyLoss()
 
@@ -429,12 +625,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rival-weight", type=float, default=1.0, help="The listwise loss's weight."
     )
+    parser.add_argument(
+        "--passages",
+        action="store_true",
+        help="Read windows of consecutive sentences (as an index's chunks), not single "
+        "sentences: give it --max-length 256.",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.near_misses <= 1:
         parser.error(f"--near-misses takes a share from 0 to 1, got {args.near_misses}")
     given = sys.argv[1:] if argv is None else argv
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    config = ReaderConfig(args.base, args.layers, args.max_length, task="span")
+    reads = "passage" if args.passages else "sentence"
+    config = ReaderConfig(args.base, args.layers, args.max_length, "span", reads)
     result = train(args, config)
     trained_on = {
         "data": f"SQuAD v1.1 train ({args.squad.name}), the 'reader' paragraphs of "
@@ -443,6 +646,7 @@ def main(argv: list[str] | None = None) -> int:
         "near_misses": args.near_misses,
         "rivals": args.rivals,
         "rival_weight": args.rival_weight,
+        "passages": args.passages,
         "epochs": args.epochs,
         "init": str(args.init) if args.init else None,
         "lr": args.lr,

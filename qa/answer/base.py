@@ -33,6 +33,11 @@ class SpanFinder(Protocol):
 
     def find(self, question: str, sentences: Sequence[str]) -> Sequence[Found | None]: ...
 
+    def read(self, question: str, items: Sequence[tuple[str, int, int]]) -> Sequence[Found | None]:
+        """find() of sentences given in their passages, as (passage text, start, end): a
+        reader may read each passage whole."""
+        ...
+
 
 class Answerer(Protocol):
     """Turns a question and its retrieved passages into a cited Draft."""

@@ -80,7 +80,7 @@ class ExtractiveAnswerer:
         rows = sentence_features(q, sentences)
         first = [self.model.ranker(row) for row in rows]
         read = to_read(first)
-        spans = self.spans.find(question, [sentences[i].text for i in read])
+        spans = self.spans.read(question, [sentences[i].in_passage() for i in read])
         found: dict[int, Found | None] = dict(zip(read, spans, strict=True))
         margins = [span_margin(f.margin if f else None) for f in spans]
         probs, confidence = judge_sentences(judge, rows, first, read, margins)
@@ -155,7 +155,7 @@ class ExtractiveAnswerer:
         found = found or [None] * len(sentences)
         weak: tuple[Sentence, Found] | None = None
         for s, known in zip(sentences, found, strict=True):
-            span = known or self.spans.find(q.text, [s.text])[0]
+            span = known or self.spans.read(q.text, [s.in_passage()])[0]
             if span is None or not span.text:
                 continue
             if span.margin > 0:

@@ -100,6 +100,11 @@ class Sentence:
     text: str
     terms: frozenset[str]
 
+    def in_passage(self) -> tuple[str, int, int]:
+        """The sentence as a span reader reads it in context: (its chunk's text, start, end)."""
+        chunk = self.passage.chunk
+        return chunk.text, self.start - chunk.start, self.end - chunk.start
+
 
 @dataclass(frozen=True)
 class Question:

@@ -34,6 +34,7 @@ MAX_SPAN_TOKENS = 16  # the longest short answer the reader gives, in word piece
 SPAN_READER_DIR = WEIGHTS_DIR / "span_reader"
 # The head's outputs by task. "span" (the span reader): each token's start and end logits.
 OUTPUTS = {"span": 2}
+READS = ("sentence", "passage")
 
 
 @dataclass(frozen=True)
@@ -42,16 +43,23 @@ class ReaderConfig:
     layers: int
     max_length: int
     task: str = "span"
+    # What one pass reads beside the question: "sentence" (each sentence alone) or "passage"
+    # (a retrieved chunk whole, every sentence of it scored by its best span inside it).
+    reads: str = "sentence"
 
     @classmethod
     def load(cls, folder: Path) -> ReaderConfig:
         data = json.loads((folder / CONFIG).read_text())
-        return cls(
+        config = cls(
             data["base"],
             int(data["layers"]),
             int(data["max_length"]),
             str(data.get("task", "span")),
+            str(data.get("reads", "sentence")),
         )
+        if config.reads not in READS:
+            raise ValueError(f"{folder / CONFIG}: unknown reading {config.reads!r}")
+        return config
 
 
 def build(config: ReaderConfig) -> tuple[Any, Any, Any]:
@@ -313,6 +321,40 @@ class SpanReader:
         with share(), torch.inference_mode():
             starts, ends = span_logits(self._encoder, self._head, batch, self._fast)
         return _best_spans(sentences, batch, offsets, starts, ends)
+
+    def read(self, question: str, items: Sequence[tuple[str, int, int]]) -> list[Found | None]:
+        """Each sentence's best span, given as (its passage, start, end): find() of the
+        sentences for a sentence reader; for a passage reader, one pass per distinct passage,
+        each sentence's span the best of those inside it, margin over the passage's null
+        answer. Offsets are into the sentence."""
+        if self.config.reads == "sentence" or not items:
+            return self.find(question, [text[a:b] for text, a, b in items])
+        import torch
+
+        passages = list(dict.fromkeys(text for text, _, _ in items))
+        with self._lock:
+            batch, offsets = self._pairs([as_asked(question)] * len(passages), passages)
+        with share(), torch.inference_mode():
+            starts, ends = span_logits(self._encoder, self._head, batch, self._fast)
+        row = {text: k for k, text in enumerate(passages)}
+        at = [row[text] for text, _, _ in items]
+        passage = batch_sentence_tokens(batch, offsets, [len(t) for t in passages])[at]
+        first = torch.tensor([[o[0] for o in offsets[k]] for k in at], dtype=torch.long)
+        last = torch.tensor([[o[1] for o in offsets[k]] for k in at], dtype=torch.long)
+        a = torch.tensor([s for _, s, _ in items], dtype=torch.long)[:, None]
+        b = torch.tensor([e for _, _, e in items], dtype=torch.long)[:, None]
+        allowed = passage & (first >= a) & (last <= b)
+        found: list[Found | None] = []
+        for k, ((text, s, e), best) in enumerate(
+            zip(items, decode_spans(starts[at], ends[at], allowed), strict=True)
+        ):
+            if best is None:
+                found.append(None)
+                continue
+            i, j, margin = best
+            x, y = word_bounds(text[s:e], offsets[at[k]][i][0] - s, offsets[at[k]][j][1] - s)
+            found.append(Found(x, y, text[s:e][x:y], margin))
+        return found
 
 
 def _best_spans(
