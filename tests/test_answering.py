@@ -117,6 +117,9 @@ class Unread:
     def find(self, question: str, sentences: Sequence[str]) -> Sequence[Found | None]:
         raise AssertionError("read again")
 
+    def read(self, question: str, items: Sequence[tuple[str, int, int]]) -> Sequence[Found | None]:
+        raise AssertionError("read again")
+
 
 def test_questions_asking_for_a_thing_keep_a_span_the_reader_rates_low(indexed: Service) -> None:
     """Spans below the null answer are given for questions asking for a thing, after any span

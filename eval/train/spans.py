@@ -23,7 +23,7 @@ import argparse
 import json
 import random
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,8 @@ WINDOW_CHARS = 1000
 # While a training window grows, the chance at each sentence added that it stops short of the
 # budget: some short windows, so that a window of any size reads the same.
 WINDOW_STOP = 0.15
+# The word pieces a passage reader reads at once (reader.json's max_length).
+PASSAGE_LENGTH = 320
 
 
 def window(
@@ -655,7 +657,16 @@ def main(argv: list[str] | None = None) -> int:
         "validation": result["history"],
         "command": " ".join(["python -m eval.train.spans", *given]),
     }
-    save_reader(result["encoder"], result["head"], config, args.out, trained_on)
+    # A passage reader reads whole chunks of an index: its window is set to hold the longest
+    # chunk (qa.ingest, up to 254 word pieces) with a question, though it trained on shorter.
+    reading = replace(config, max_length=max(config.max_length, PASSAGE_LENGTH))
+    save_reader(
+        result["encoder"],
+        result["head"],
+        reading if args.passages else config,
+        args.out,
+        trained_on,
+    )
     print(json.dumps(result["history"]))
     return 0
 
