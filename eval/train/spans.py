@@ -259,9 +259,9 @@ def _null_window(
     rng: random.Random | None,
 ) -> Example | None:
     """A window that does not answer (see examples): around the sentence of another
-    paragraph of the article sharing most of the question's words, or of the paragraph's own
-    sentences after the answer's window, whichever there is; None when neither holds a window
-    free of every gold answer."""
+    paragraph of the article sharing most of the question's words, or, where the article has
+    no other paragraph free of the answer, the first window of its own paragraph that holds no
+    gold answer; None when there is neither."""
     asked = set(tokenize([question])[0])
     best: tuple[int, str, list[tuple[int, int]], int] | None = None
     for m in by_title[mine[n].title]:

@@ -5,9 +5,11 @@ each word piece a start and an end logit, fine-tuned on SQuAD train (`python -m
 eval.train.spans`, weights/span_reader/). One pass over a question and a few sentences gives
 each sentence its best span and how far that beats the null answer at [CLS] ("no words here
 answer"): the margin ranks the sentences and weighs in the confidence, and the span of the one
-an answer quotes is its short answer. Only what fine-tuning changed ships, in the folder's
-reader.safetensors; the word-piece embeddings stay frozen and are read from the base model, so
-any copy of all-MiniLM-L6-v2 (the packaged one, a path, or the hub) completes it.
+an answer quotes is its short answer. A passage reader (reader.json's "reads": "passage",
+`python -m eval.train.spans --passages`) reads each retrieved chunk whole instead and scores its
+sentences by their best spans inside it (read()). Only what fine-tuning changed ships, in the
+folder's reader.safetensors; the word-piece embeddings stay frozen and are read from the base
+model, so any copy of all-MiniLM-L6-v2 (the packaged one, a path, or the hub) completes it.
 """
 
 from __future__ import annotations
