@@ -136,17 +136,24 @@ def test_the_span_reader_and_the_answerer_learn_from_different_articles() -> Non
     assert sum(len(p.qas) for p in parts if p.part == "reader") > 70_000
 
 
+def _small_squad(tmp_path: Path) -> tuple[Path, list[dict]]:  # type: ignore[type-arg]
+    """A SQuAD file of the first eight paragraphs of SQuAD train's first 30 articles, and those
+    articles."""
+    train = json.loads(shared_data("squad-v1.1-train.json").read_text())["data"][:30]
+    small = tmp_path / "small.json"
+    small.write_text(
+        json.dumps({"data": [doc | {"paragraphs": doc["paragraphs"][:8]} for doc in train]})
+    )
+    return small, train
+
+
 def test_the_span_reader_learns_near_misses_beside_the_same_questions(tmp_path: Path) -> None:
     """--near-misses adds null answers made from SQuAD train to the same sample of questions:
     a sentence of another paragraph of the question's article that shares its words (and holds
     no annotator's answer), and the answer sentence asked with a specific word swapped."""
     from eval.train import spans
 
-    train = json.loads(shared_data("squad-v1.1-train.json").read_text())["data"]
-    small = tmp_path / "small.json"
-    small.write_text(
-        json.dumps({"data": [doc | {"paragraphs": doc["paragraphs"][:8]} for doc in train[:30]]})
-    )
+    small, _ = _small_squad(tmp_path)
     plain, plain_valid = spans.examples(small, questions=300)
     near, near_valid = spans.examples(small, questions=300, near_misses=True)
 
@@ -184,11 +191,7 @@ def test_the_span_reader_learns_to_rank_an_answer_above_its_rivals(tmp_path: Pat
     from eval.train import spans
     from qa.text import tokenize
 
-    train = json.loads(shared_data("squad-v1.1-train.json").read_text())["data"]
-    small = tmp_path / "small.json"
-    small.write_text(
-        json.dumps({"data": [doc | {"paragraphs": doc["paragraphs"][:8]} for doc in train[:30]]})
-    )
+    small, _ = _small_squad(tmp_path)
     plain, plain_valid = spans.examples(small, questions=300)
     groups, valid = spans.examples(small, questions=300, rivals=3)
     assert valid == plain_valid
@@ -220,11 +223,7 @@ def test_the_passage_reader_reads_windows_of_its_paragraphs(tmp_path: Path) -> N
     from eval.train import spans
     from qa.text import sentence_spans
 
-    train = json.loads(shared_data("squad-v1.1-train.json").read_text())["data"]
-    small = tmp_path / "small.json"
-    small.write_text(
-        json.dumps({"data": [doc | {"paragraphs": doc["paragraphs"][:8]} for doc in train[:30]]})
-    )
+    small, train = _small_squad(tmp_path)
     plain, plain_valid = spans.examples(small, questions=300)
     windows, valid = spans.examples(small, questions=300, passages=True)
     asked = {r.question for r in plain + plain_valid if r.kind == "answer"}

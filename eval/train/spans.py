@@ -161,18 +161,11 @@ def examples(
     or, for an article of one paragraph, a window of its own paragraph without the answer."""
     if passages:
         return passage_examples(path, questions)
-    rng = random.Random(SEED)
+    rng, mine, by_title, asked, held = _sample(path, questions)
     near_rng = random.Random(SEED + 1)
     groups: list[Group] = []
     train: list[Example] = []
     valid: list[Example] = []
-    mine = _reader_paragraphs(path)
-    held = {n for n in range(len(mine)) if rng.random() < 1 / 12}
-    by_title: dict[str, list[int]] = {}
-    for n, p in enumerate(mine):
-        by_title.setdefault(p.title, []).append(n)
-    asked = [(n, qa) for n in range(len(mine)) for qa in mine[n].qas]
-    asked = rng.sample(asked, min(questions + 4 * VALID_EXAMPLES, len(asked)))
     answers = {"train": 0, "valid": 0}
     for n, qa in asked:
         into = valid if n in held else train
@@ -181,12 +174,10 @@ def examples(
             continue
         text = mine[n].text
         spans = sentence_spans(text)
-        golds = tuple(a["text"] for a in qa["answers"])
-        first = qa["answers"][0]
-        a, b = first["answer_start"], first["answer_start"] + len(first["text"])
-        home = next(((s, e) for s, e in spans if s <= a and b <= e), None)
-        if home is None:  # the answer runs across sentences
+        golds, (a, b), at = _answer(qa, spans)
+        if at is None:  # the answer runs across sentences
             continue
+        home = spans[at]
         question = qa["question"].strip()
         sentence = text[home[0] : home[1]]
         begun = len(into)
@@ -210,12 +201,14 @@ def examples(
     return (groups if rivals else train), valid
 
 
-def passage_examples(path: Path, questions: int) -> tuple[list[Example], list[Example]]:
-    """examples(passages=True): the same questions as examples() samples, each read in a
-    window of its paragraph, with a null-answer window (see examples)."""
+def _sample(
+    path: Path, questions: int
+) -> tuple[random.Random, list[Paragraph], dict[str, list[int]], list[tuple[int, dict]], set[int]]:  # type: ignore[type-arg]
+    """What both kinds of examples draw from: the seeded random source (which goes on to make
+    each question's choices), the reader paragraphs, their indices by article title, the
+    sampled (paragraph index, question) pairs with room for the validation ones, and the
+    paragraphs held out for validation (a twelfth)."""
     rng = random.Random(SEED)
-    train: list[Example] = []
-    valid: list[Example] = []
     mine = _reader_paragraphs(path)
     held = {n for n in range(len(mine)) if rng.random() < 1 / 12}
     by_title: dict[str, list[int]] = {}
@@ -223,6 +216,28 @@ def passage_examples(path: Path, questions: int) -> tuple[list[Example], list[Ex
         by_title.setdefault(p.title, []).append(n)
     asked = [(n, qa) for n in range(len(mine)) for qa in mine[n].qas]
     asked = rng.sample(asked, min(questions + 4 * VALID_EXAMPLES, len(asked)))
+    return rng, mine, by_title, asked, held
+
+
+def _answer(
+    qa: dict,
+    spans: list[tuple[int, int]],  # type: ignore[type-arg]
+) -> tuple[tuple[str, ...], tuple[int, int], int | None]:
+    """A question's gold answers, its first answer's character offsets in the paragraph, and
+    the index of the sentence (of spans) holding it; None when it runs across sentences."""
+    golds = tuple(a["text"] for a in qa["answers"])
+    first = qa["answers"][0]
+    a, b = first["answer_start"], first["answer_start"] + len(first["text"])
+    home = next((k for k, (s, e) in enumerate(spans) if s <= a and b <= e), None)
+    return golds, (a, b), home
+
+
+def passage_examples(path: Path, questions: int) -> tuple[list[Example], list[Example]]:
+    """examples(passages=True): the same questions as examples() samples, each read in a
+    window of its paragraph, with a null-answer window (see examples)."""
+    rng, mine, by_title, asked, held = _sample(path, questions)
+    train: list[Example] = []
+    valid: list[Example] = []
     answers = {"train": 0, "valid": 0}
     for n, qa in asked:
         into = valid if n in held else train
@@ -232,10 +247,7 @@ def passage_examples(path: Path, questions: int) -> tuple[list[Example], list[Ex
         shape = None if into is valid else rng  # validation reads the widest window
         text = mine[n].text
         spans = sentence_spans(text)
-        golds = tuple(a["text"] for a in qa["answers"])
-        first = qa["answers"][0]
-        a, b = first["answer_start"], first["answer_start"] + len(first["text"])
-        home = next((k for k, (s, e) in enumerate(spans) if s <= a and b <= e), None)
+        golds, (a, b), home = _answer(qa, spans)
         if home is None:  # the answer runs across sentences
             continue
         question = qa["question"].strip()
