@@ -23,8 +23,10 @@ import argparse
 import json
 import random
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cache
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +144,12 @@ def passage_example(
 
 
 def examples(
-    path: Path, questions: int, near_misses: float = 0.0, rivals: int = 0, passages: bool = False
+    path: Path,
+    questions: int,
+    near_misses: float = 0.0,
+    rivals: int = 0,
+    passages: bool = False,
+    unseen_by: Sequence[int] = (),
 ) -> tuple[list[Example] | list[Group], list[Example]]:
     """(training, validation) examples from `questions` sampled questions of the reader
     paragraphs. With near_misses (a share of the questions, 0 to 1), each of those questions
@@ -158,10 +165,12 @@ def examples(
     With passages, the reader reads windows of consecutive sentences (window), as it reads the
     chunks of an index: the answer's window, and for its null answer a window of the other
     paragraph of its article that shares most of the question's words (kind "same_article"),
-    or, for an article of one paragraph, a window of its own paragraph without the answer."""
+    or, for an article of one paragraph, a window of its own paragraph without the answer.
+
+    unseen_by: the --questions of the earlier runs whose questions to leave out (_sample)."""
     if passages:
-        return passage_examples(path, questions)
-    rng, mine, by_title, asked, held = _sample(path, questions)
+        return passage_examples(path, questions, unseen_by)
+    rng, mine, by_title, asked, held = _sample(path, questions, unseen_by)
     near_rng = random.Random(SEED + 1)
     groups: list[Group] = []
     train: list[Example] = []
@@ -202,21 +211,46 @@ def examples(
 
 
 def _sample(
-    path: Path, questions: int
+    path: Path, questions: int, unseen_by: Sequence[int] = ()
 ) -> tuple[random.Random, list[Paragraph], dict[str, list[int]], list[tuple[int, dict]], set[int]]:  # type: ignore[type-arg]
     """What both kinds of examples draw from: the seeded random source (which goes on to make
     each question's choices), the reader paragraphs, their indices by article title, the
     sampled (paragraph index, question) pairs with room for the validation ones, and the
-    paragraphs held out for validation (a twelfth)."""
+    paragraphs held out for validation (a twelfth).
+
+    unseen_by: the --questions of earlier runs (warm starts go on from their weights); the
+    questions those runs trained on (the first that many of their draws outside the validation
+    paragraphs whose answer lies in one sentence, as examples() and passage_examples() take
+    them) are left out of the training sample, so the run reads only questions they did not.
+    The validation paragraphs are the same either way."""
     rng = random.Random(SEED)
     mine = _reader_paragraphs(path)
-    held = {n for n in range(len(mine)) if rng.random() < 1 / 12}
+
+    def held_out(source: random.Random) -> set[int]:
+        return {n for n in range(len(mine)) if source.random() < 1 / 12}
+
+    Asked = list[tuple[int, dict]]  # type: ignore[type-arg]
+
+    def drawn(source: random.Random, pool: Asked, count: int) -> Asked:
+        return source.sample(pool, min(count + 4 * VALID_EXAMPLES, len(pool)))
+
+    held = held_out(rng)
     by_title: dict[str, list[int]] = {}
     for n, p in enumerate(mine):
         by_title.setdefault(p.title, []).append(n)
     asked = [(n, qa) for n in range(len(mine)) for qa in mine[n].qas]
-    asked = rng.sample(asked, min(questions + 4 * VALID_EXAMPLES, len(asked)))
-    return rng, mine, by_title, asked, held
+    seen: set[tuple[int, str]] = set()
+    for earlier in unseen_by:  # each earlier run's draws, made again from the same seed
+        again = random.Random(SEED)
+        held_out(again)
+        trained = (
+            (n, qa)
+            for n, qa in drawn(again, asked, earlier)
+            if n not in held and _answer(qa, sentence_spans(mine[n].text))[2] is not None
+        )
+        seen.update((n, qa["id"]) for n, qa in islice(trained, earlier))
+    pool = [(n, qa) for n, qa in asked if (n, qa["id"]) not in seen]
+    return rng, mine, by_title, drawn(rng, pool, questions), held
 
 
 def _answer(
@@ -232,10 +266,12 @@ def _answer(
     return golds, (a, b), home
 
 
-def passage_examples(path: Path, questions: int) -> tuple[list[Example], list[Example]]:
+def passage_examples(
+    path: Path, questions: int, unseen_by: Sequence[int] = ()
+) -> tuple[list[Example], list[Example]]:
     """examples(passages=True): the same questions as examples() samples, each read in a
     window of its paragraph, with a null-answer window (see examples)."""
-    rng, mine, by_title, asked, held = _sample(path, questions)
+    rng, mine, by_title, asked, held = _sample(path, questions, unseen_by)
     train: list[Example] = []
     valid: list[Example] = []
     answers = {"train": 0, "valid": 0}
@@ -566,7 +602,9 @@ def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: igno
     tokenizer, encoder, head = build(config)
     if args.init:
         load_init(encoder, head, args.init)
-    data, valid = examples(args.squad, args.questions, args.near_misses, args.rivals, args.passages)
+    data, valid = examples(
+        args.squad, args.questions, args.near_misses, args.rivals, args.passages, args.unseen_by
+    )
     lists = [] if args.passages else rivals_of(valid, args.squad)
     print(f"{len(data)} training items, {len(valid)} validation", file=sys.stderr)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -645,6 +683,15 @@ def main(argv: list[str] | None = None) -> int:
         help="Read windows of consecutive sentences (as an index's chunks), not single "
         "sentences: give it --max-length 256.",
     )
+    parser.add_argument(
+        "--unseen-by",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="QUESTIONS",
+        help="Leave out the questions that earlier runs of these --questions sampled (the runs "
+        "the --init reader came from), so this run reads only questions they did not.",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.near_misses <= 1:
         parser.error(f"--near-misses takes a share from 0 to 1, got {args.near_misses}")
@@ -661,6 +708,7 @@ def main(argv: list[str] | None = None) -> int:
         "rivals": args.rivals,
         "rival_weight": args.rival_weight,
         "passages": args.passages,
+        "unseen_by": args.unseen_by,
         "epochs": args.epochs,
         "init": str(args.init) if args.init else None,
         "lr": args.lr,
