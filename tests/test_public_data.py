@@ -258,19 +258,19 @@ def test_the_passage_reader_reads_windows_of_its_paragraphs(tmp_path: Path) -> N
 def test_a_further_reader_run_reads_only_questions_the_earlier_runs_did_not(
     tmp_path: Path,
 ) -> None:
-    """--unseen-by leaves out the questions earlier runs of those --questions sampled, so a warm
+    """--unseen-by leaves out the questions earlier runs of those --questions trained on, so a warm
     start from their reader learns from new questions; its validation questions are still
     drawn from the same held-out paragraphs."""
     from eval.train import spans
 
     small, train = _small_squad(tmp_path)
     # SQuAD asks a few questions twice of one paragraph, under two ids: those are left out.
-    words = Counter(
+    times_asked = Counter(
         q["question"].strip() for d in train for p in d["paragraphs"][:8] for q in p["qas"]
     )
 
     def asked(rows: list[spans.Example]) -> set[str]:
-        return {r.question for r in rows if r.kind == "answer" and words[r.question] == 1}
+        return {r.question for r in rows if r.kind == "answer" and times_asked[r.question] == 1}
 
     first, first_valid = spans.examples(small, questions=150)
     second, second_valid = spans.examples(small, questions=150, unseen_by=[150])

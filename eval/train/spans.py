@@ -220,9 +220,10 @@ def _sample(
 
     unseen_by: the --questions of earlier runs (warm starts go on from their weights); the
     questions those runs trained on (the first that many of their draws outside the validation
-    paragraphs whose answer lies in one sentence, as examples() and passage_examples() take
-    them) are left out of the training sample, so the run reads only questions they did not.
-    The validation paragraphs are the same either way."""
+    paragraphs whose answer lies in one sentence, as examples() takes them; passage_examples()
+    also skips an answer sentence too long for a window, so after a passage run a few of the
+    questions left out were not read) are left out of the training sample, so the run reads only
+    questions they did not. The validation paragraphs are the same either way."""
     rng = random.Random(SEED)
     mine = _reader_paragraphs(path)
 
@@ -689,8 +690,8 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         default=[],
         metavar="QUESTIONS",
-        help="Leave out the questions that earlier runs of these --questions sampled (the runs "
-        "the --init reader came from), so this run reads only questions they did not.",
+        help="Leave out the questions that earlier runs of these --questions trained on (the "
+        "runs the --init reader came from), so this run reads only questions they did not.",
     )
     args = parser.parse_args(argv)
     if not 0 <= args.near_misses <= 1:
