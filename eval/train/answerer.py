@@ -54,12 +54,15 @@ from qa.answer.features import (
 )
 from qa.answer.model import MODEL_FILE, Linear
 from qa.answer.readers import SPAN_READER_DIR, load_span_reader
+from qa.settings import Settings
 from qa.text import sentence_spans
 from qa.types import Article
 
 HOLDOUT_SEED = 11
 HOLDOUT = 0.25  # the share of paragraphs kept out of the index (their questions: near misses)
 SECOND_RATIOS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
+# The passages each question retrieves: as many as the answerer reads by default (QA_TOP_K).
+TOP_K = int(Settings.model_fields["top_k"].default)
 MAX_FALSE_ABSTENTION = 0.10  # the share of answerable questions the threshold may decline
 # The shares of unanswerable questions the confidence's calibration is tried for (_calibrate).
 CALIBRATION_SHARES = tuple(round(0.025 * k, 3) for k in range(17))  # 0 to 0.4
@@ -92,12 +95,13 @@ def questions_and_articles(
     return questions, articles
 
 
-def collect(path: Path, n_questions: int, reader_dir: Path = SPAN_READER_DIR) -> list[dict]:  # type: ignore[type-arg]
+def collect(
+    path: Path, n_questions: int, reader_dir: Path = SPAN_READER_DIR, top_k: int = TOP_K
+) -> list[dict]:  # type: ignore[type-arg]
     """Per question: its sentence features, which sentences hold the answer, answerable, and
     the reader's score (its span margin, features.span_margin) and best span's words of every
-    sentence of the passages retrieved."""
+    sentence of the top_k passages retrieved."""
     from qa.service import Service
-    from qa.settings import Settings
 
     pool, articles = questions_and_articles(path)
     questions = random.Random(HOLDOUT_SEED).sample(pool, min(n_questions, len(pool)))
@@ -132,7 +136,7 @@ def collect(path: Path, n_questions: int, reader_dir: Path = SPAN_READER_DIR) ->
         reader = load_span_reader(reader_dir)
         started = time.perf_counter()
         for n, (item, kind) in enumerate(asked, 1):
-            passages = service.search(item.question, top_k=5)
+            passages = service.search(item.question, top_k=top_k)
             sentences = sentences_of(passages)
             q = Question.parse(item.question, idf)
             if not sentences or not q.weights:
@@ -153,6 +157,7 @@ def collect(path: Path, n_questions: int, reader_dir: Path = SPAN_READER_DIR) ->
                     "answerable": answerable,
                     "kind": kind if answerable or kind == "swapped" else "unanswerable",
                     "words": [len(s.text.split()) for s in sentences],
+                    "passages": top_k,
                 }
             )
             if n % 250 == 0:
@@ -437,6 +442,7 @@ def fit(rows: list[dict], questions: int, argv: list[str] | None = None) -> dict
             "swapped": len(swapped),
             "holdout": HOLDOUT,
             "seed": HOLDOUT_SEED,
+            "passages": sorted({r.get("passages", 5) for r in rows}),
             "containment_by_second_ratio": judge.scores,
             "checks": checks,
             "command": " ".join(["python -m eval.train.answerer", *(argv or [])]),
@@ -455,12 +461,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rows", type=Path, help="Keep the collected features in this file and reuse them."
     )
+    parser.add_argument(
+        "--passages",
+        type=int,
+        default=TOP_K,
+        help="Passages retrieved for each question (the answerer's default QA_TOP_K).",
+    )
     args = parser.parse_args(argv)
     if args.rows and args.rows.exists():
         rows = json.loads(args.rows.read_text())
     else:
         print(f"collecting features for {args.questions} SQuAD questions…", file=sys.stderr)
-        rows = collect(args.squad, args.questions, args.reader)
+        rows = collect(args.squad, args.questions, args.reader, args.passages)
         if args.rows:
             args.rows.write_text(json.dumps(rows))
     model = fit(rows, args.questions, sys.argv[1:] if argv is None else argv)
