@@ -442,6 +442,7 @@ def fit(rows: list[dict], questions: int, argv: list[str] | None = None) -> dict
             "swapped": len(swapped),
             "holdout": HOLDOUT,
             "seed": HOLDOUT_SEED,
+            # Rows files without the field hold five passages' sentences a question.
             "passages": sorted({r.get("passages", 5) for r in rows}),
             "containment_by_second_ratio": judge.scores,
             "checks": checks,
