@@ -111,3 +111,24 @@ def test_the_confidence_is_calibrated_for_mixes_with_few_to_a_quarter_unanswerab
     assert expected_calibration_error(
         ours[given].tolist(), right[given].tolist()
     ) < expected_calibration_error(mixed[given].tolist(), right[given].tolist())
+
+
+@pytest.mark.parametrize(
+    ("held", "asked"), [([{"passages": 8}], "5"), ([{"answerable": True}], "8")]
+)
+def test_a_rows_file_read_from_another_passage_count_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], held: list[dict[str, object]], asked: str
+) -> None:
+    """Reusing rows collected with another --passages would fit a model that says it was fitted
+    for passages it never read; a rows file without the field holds five."""
+    import json
+
+    from eval.train.answerer import main
+
+    rows = tmp_path / "rows.json"
+    rows.write_text(json.dumps(held))
+    out = tmp_path / "model.json"
+    with pytest.raises(SystemExit) as refused:
+        main(["--rows", str(rows), "--passages", asked, "--out", str(out)])
+    assert refused.value.code == 2 and not out.exists()
+    assert f"not {asked}" in capsys.readouterr().err

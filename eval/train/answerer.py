@@ -471,6 +471,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rows and args.rows.exists():
         rows = json.loads(args.rows.read_text())
+        # Rows files without the field hold five passages' sentences a question.
+        held = sorted({r.get("passages", 5) for r in rows})
+        if held != [args.passages]:
+            parser.error(
+                f"{args.rows} holds rows read from {held} passages, not {args.passages}:"
+                " give --passages to match it or a new --rows file"
+            )
     else:
         print(f"collecting features for {args.questions} SQuAD questions…", file=sys.stderr)
         rows = collect(args.squad, args.questions, args.reader, args.passages)
