@@ -47,9 +47,7 @@ class FiltersIn(BaseModel):
     sources: list[str] = Field(
         default_factory=list, max_length=100, description="Only articles from these sources."
     )
-    date_from: UnixSeconds | None = Field(
-        None, description="Published at or after (Unix seconds)."
-    )
+    date_from: UnixSeconds | None = Field(None, description="Published at or after (Unix seconds).")
     date_to: UnixSeconds | None = Field(None, description="Published at or before (Unix seconds).")
 
 
