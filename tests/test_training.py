@@ -1,4 +1,5 @@
-"""The training loop's checkpoints: a killed run resumes exactly where its checkpoint left off."""
+"""The training loop: a killed run resumes exactly where its checkpoint left off; batches grouped
+by length hold every item once."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.train.common import fine_tune
+from eval.train.common import SIZE_POOL_BATCHES, batches_by_size, fine_tune
 from qa.answer.readers import ReaderConfig, build, span_logits
 
 BASE = "sentence-transformers/all-MiniLM-L6-v2"
@@ -66,6 +67,27 @@ def test_a_killed_run_resumes_where_its_checkpoint_left_off(tmp_path: Path) -> N
     assert (
         history == whole_history == [{"epoch": 1, "checked": True}, {"epoch": 2, "checked": True}]
     )
+
+
+def test_batches_by_length_hold_every_item_once_and_pad_less() -> None:
+    import random
+
+    items = [random.Random(n).randint(5, 300) for n in range(1000)]  # lengths of windows
+    batch = 16
+    grouped = batches_by_size(list(items), batch, int, random.Random(3))
+    assert sorted(x for b in grouped for x in b) == sorted(items)
+    assert len(grouped) == (len(items) + batch - 1) // batch  # as many steps as plain batches
+    assert batches_by_size(list(items), batch, int, random.Random(3)) == grouped  # resumable
+
+    def padded(batches: list[list[int]]) -> int:
+        return sum(len(b) * max(b) for b in batches)
+
+    plain = [items[i : i + batch] for i in range(0, len(items), batch)]
+    assert padded(grouped) < 0.7 * padded(plain)
+    # Batches come from all over the epoch, not in order of length.
+    longest = [max(b) for b in grouped[: len(grouped) // 2]]
+    assert longest != sorted(longest)
+    assert SIZE_POOL_BATCHES * batch < len(items)  # more than one pool was sorted
 
 
 def test_a_checkpoint_of_another_run_is_refused(tmp_path: Path) -> None:

@@ -97,6 +97,7 @@ def fine_tune(  # type: ignore[no-untyped-def]
     checkpoint: Path | None = None,
     checkpoint_every: int = 250,
     check_before: bool = True,
+    size: Callable[[Any], int] | None = None,
 ) -> tuple[list[dict], int]:  # type: ignore[type-arg]
     """The loop every reader trains with: word pieces frozen, AdamW with a linear warm-up over
     the first twentieth of the steps and a linear decay after, gradients clipped to norm 1,
@@ -105,7 +106,9 @@ def fine_tune(  # type: ignore[no-untyped-def]
     `data`. With `checkpoint`, the whole state (weights, optimizer, schedule, step) is saved
     there every `checkpoint_every` steps, and a run given an existing checkpoint resumes from it:
     the data order is fixed by the seed, so it goes on with the batch after the saved step.
-    Returns (history, seconds of this run)."""
+    With `size` (an item's length, in any unit), each epoch's batches hold items of about the
+    same length (batches_by_size), so a batch pads little. Returns (history, seconds of this
+    run)."""
     import torch
 
     encoder.embeddings.word_embeddings.weight.requires_grad_(False)
@@ -137,11 +140,16 @@ def fine_tune(  # type: ignore[no-untyped-def]
     encoder.train()
     for epoch in range(1, epochs + 1):
         random.Random(seed + epoch).shuffle(data)
-        for i in range(0, len(data), batch_size):
+        batches = (
+            [data[i : i + batch_size] for i in range(0, len(data), batch_size)]
+            if size is None
+            else batches_by_size(data, batch_size, size, random.Random(seed + epoch))
+        )
+        for batch in batches:
             step += 1
             if step <= done:
                 continue
-            loss = loss_of(data[i : i + batch_size])
+            loss = loss_of(batch)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
@@ -166,6 +174,28 @@ def fine_tune(  # type: ignore[no-untyped-def]
                     checkpoint, encoder, head, optimizer, schedule, step, steps, history
                 )
     return history, round(time.perf_counter() - started)
+
+
+# Items sorted by length together: enough batches that most find neighbours of about their
+# length, few enough that a stretch of the epoch still mixes many questions.
+SIZE_POOL_BATCHES = 50
+
+
+def batches_by_size(
+    data: list[Any], batch_size: int, size: Callable[[Any], int], rng: random.Random
+) -> list[list[Any]]:
+    """The (shuffled) items in batches of about one length each, in a random order: each
+    stretch of SIZE_POOL_BATCHES batches of items is sorted by `size` and cut into batches, then
+    all batches are shuffled. A batch is padded to its longest item, so batches of like items
+    compute little padding (for windows of one to many sentences, about half a pass); every
+    item is still in exactly one batch, and the order is fixed by rng, so a run resumes alike."""
+    pool = SIZE_POOL_BATCHES * batch_size
+    batches = []
+    for at in range(0, len(data), pool):
+        ordered = sorted(data[at : at + pool], key=size)
+        batches.extend(ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size))
+    rng.shuffle(batches)
+    return batches
 
 
 def _save_checkpoint(  # type: ignore[no-untyped-def]
