@@ -107,8 +107,27 @@ def test_one_pass_ranks_weighs_and_finds_the_short_answer(indexed: Service) -> N
     passages = indexed.search(question)
     draft = answerer.answer(question, passages, indexed.term_weight)
     assert draft.answered and draft.short_answer and "Adana" in draft.short_answer, draft
-    assert len(sentences_of(passages)) > READ_TOP
-    assert (reader.calls, reader.sentences) == (1, READ_TOP)
+    read_top = load_model().judge.read_top or READ_TOP
+    assert len(sentences_of(passages)) > read_top
+    assert (reader.calls, reader.sentences) == (1, read_top)
+
+
+@pytest.mark.parametrize("read_top", [2, None])
+def test_the_reader_reads_as_many_sentences_as_the_judge_was_fitted_on(
+    indexed: Service, read_top: int | None
+) -> None:
+    """An answer model fitted for a passage reader may read every sentence of the passages
+    (read_top None), since such a reader reads each chunk whole anyway."""
+    from dataclasses import replace
+
+    model = load_model()
+    model = replace(model, judge=replace(model.judge, read_top=read_top))
+    reader = Counting(load_span_reader())
+    answerer = ExtractiveAnswerer(model=model, spans=reader)
+    question = "Which air base did the F-16 jets fly from?"
+    passages = indexed.search(question)
+    answerer.answer(question, passages, indexed.term_weight)
+    assert reader.sentences == (read_top or len(sentences_of(passages)))
 
 
 class Unread:

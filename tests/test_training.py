@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from eval.train.common import SIZE_POOL_BATCHES, batches_by_size, fine_tune
+from qa.answer.model import READ_TOP
 from qa.answer.readers import ReaderConfig, build, span_logits
 
 BASE = "sentence-transformers/all-MiniLM-L6-v2"
@@ -154,3 +155,51 @@ def test_a_rows_file_read_from_another_passage_count_is_refused(
         main(["--rows", str(rows), "--passages", asked, "--out", str(out)])
     assert refused.value.code == 2 and not out.exists()
     assert f"not {asked}" in capsys.readouterr().err
+
+
+def _rows(count: int, sentences: int = 12) -> list[dict[str, object]]:
+    """Collected rows as eval.train.answerer writes them, of made-up features: the gold sentence
+    of an answerable question scores higher, and its reader margin too, with noise."""
+    import random
+
+    from qa.answer.features import SENTENCE_FEATURES
+
+    rng = random.Random(5)
+    rows: list[dict[str, object]] = []
+    for n in range(count):
+        kind = ("plain", "plain", "unanswerable", "swapped")[n % 4]
+        answerable = kind == "plain"
+        gold = rng.randrange(sentences) if answerable else -1
+        rows.append(
+            {
+                "features": [
+                    {f: rng.random() + (i == gold) * rng.random() for f in SENTENCE_FEATURES}
+                    for i in range(sentences)
+                ],
+                "reader": [rng.gauss(2.0 if i == gold else -2.0, 2.0) for i in range(sentences)],
+                "gold": [i == gold for i in range(sentences)],
+                "answerable": answerable,
+                "kind": kind,
+                "words": [12] * sentences,
+                "passages": 5,
+            }
+        )
+    return rows
+
+
+@pytest.mark.parametrize(("given", "saved"), [([], READ_TOP), (["--read-top", "0"], None)])
+def test_the_answer_model_records_how_many_sentences_its_reader_reads(
+    tmp_path: Path, given: list[str], saved: int | None
+) -> None:
+    """--read-top K fits the judge on the reader's margins of the first ranker's best K
+    sentences (0: every one) and records K, so the answerer reads as many."""
+    import json
+
+    from eval.train.answerer import main
+    from qa.answer.model import load_model
+
+    rows, out = tmp_path / "rows.json", tmp_path / "model.json"
+    rows.write_text(json.dumps(_rows(400)))
+    assert main(["--rows", str(rows), "--out", str(out), *given]) == 0
+    assert json.loads(out.read_text())["judge"]["read_top"] == saved
+    assert load_model(out).judge.read_top == saved

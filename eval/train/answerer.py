@@ -52,7 +52,7 @@ from qa.answer.features import (
     sentences_of,
     span_margin,
 )
-from qa.answer.model import MODEL_FILE, Linear
+from qa.answer.model import MODEL_FILE, READ_TOP, Linear
 from qa.answer.readers import SPAN_READER_DIR, load_span_reader
 from qa.settings import Settings
 from qa.text import sentence_spans
@@ -206,15 +206,17 @@ def _judge(
     conf_rows: list[dict],  # type: ignore[type-arg]
     judged: list[dict],  # type: ignore[type-arg]
     first: dict[int, list[float]],
+    read_top: int | None = READ_TOP,
 ) -> _Judged:
-    """The second stage from `learn` (the sentences the reader reads, as at run time), then the
-    second-sentence rule, the confidence and its threshold from `conf_rows`."""
+    """The second stage from `learn` (the sentences the reader reads, the first ranker's best
+    read_top as at run time), then the second-sentence rule, the confidence and its threshold
+    from `conf_rows`."""
     from sklearn.linear_model import LogisticRegression
 
     fx, fy = [], []
     for r in learn:
         p = first[id(r)]
-        for i in to_read(p):
+        for i in to_read(p, read_top):
             fx.append(_vector(final_row(p[i], r["reader"][i], r["features"][i]), FINAL_FEATURES))
             fy.append(r["gold"][i])
     final = _linear(
@@ -227,7 +229,7 @@ def _judge(
     def read(r: dict) -> tuple[list[float], dict[int, float]]:  # type: ignore[type-arg]
         """Final probabilities as the answerer computes them, and the reader's logits."""
         p = first[id(r)]
-        reader = {i: r["reader"][i] for i in to_read(p)}
+        reader = {i: r["reader"][i] for i in to_read(p, read_top)}
         return final_probabilities(final, p, reader, r["features"]), reader
 
     probs = {id(r): read(r) for r in judged}
@@ -273,6 +275,7 @@ def _judge(
         "confidence": confidence.to_dict(),
         "threshold": threshold,
         "second_ratio": second_ratio,
+        "read_top": read_top,
         "calibration_accuracy": round(accuracy, 4),
         "calibrated_for_unanswerable": calibration.share,
         "calibration_error_by_unanswerable": calibration.errors,
@@ -371,7 +374,12 @@ def _calibrate(
     return best
 
 
-def fit(rows: list[dict], questions: int, argv: list[str] | None = None) -> dict:  # type: ignore[type-arg]
+def fit(
+    rows: list[dict],  # type: ignore[type-arg]
+    questions: int,
+    argv: list[str] | None = None,
+    read_top: int | None = READ_TOP,
+) -> dict:  # type: ignore[type-arg]
     from sklearn.linear_model import LogisticRegression
 
     rng = random.Random(HOLDOUT_SEED)
@@ -394,7 +402,7 @@ def fit(rows: list[dict], questions: int, argv: list[str] | None = None) -> dict
     )
     first = {id(r): [ranker(f) for f in r["features"]] for r in rows + swapped}
     judged = conf_rows + unseen_swapped
-    judge = _judge(learn, conf_rows, judged, first)
+    judge = _judge(learn, conf_rows, judged, first, read_top)
 
     def answered(r: dict) -> bool:  # type: ignore[type-arg]
         return judge.confidence(r) >= judge.threshold
@@ -468,7 +476,17 @@ def main(argv: list[str] | None = None) -> int:
         default=TOP_K,
         help="Passages retrieved for each question (the answerer's default QA_TOP_K).",
     )
+    parser.add_argument(
+        "--read-top",
+        type=int,
+        default=READ_TOP,
+        metavar="K",
+        help="Sentences the reader reads, the first ranker's best K (0: every one, which costs a "
+        "passage reader nothing more than the chunks it reads whole).",
+    )
     args = parser.parse_args(argv)
+    if args.read_top < 0:
+        parser.error(f"--read-top takes a count (0: every sentence), got {args.read_top}")
     if args.rows and args.rows.exists():
         rows = json.loads(args.rows.read_text())
         # Rows files without the field hold five passages' sentences a question.
@@ -483,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = collect(args.squad, args.questions, args.reader, args.passages)
         if args.rows:
             args.rows.write_text(json.dumps(rows))
-    model = fit(rows, args.questions, sys.argv[1:] if argv is None else argv)
+    model = fit(rows, args.questions, sys.argv[1:] if argv is None else argv, args.read_top or None)
     args.out.write_text(json.dumps(model, indent=2) + "\n")
     print(json.dumps(model["trained_on"], indent=2))
     judge = model["judge"]

@@ -190,7 +190,7 @@ def batches_by_size(
     compute little padding (for windows of one to many sentences, about half a pass); every
     item is still in exactly one batch, and the order is fixed by rng, so a run resumes alike."""
     pool = SIZE_POOL_BATCHES * batch_size
-    batches = []
+    batches: list[list[Any]] = []
     for at in range(0, len(data), pool):
         ordered = sorted(data[at : at + pool], key=size)
         batches.extend(ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size))

@@ -11,18 +11,15 @@ from functools import cache
 from qa.answer.base import NOT_COVERED, Draft
 from qa.answer.citations import cite
 from qa.answer.features import Features, Sentence, confidence_features, final_row
-from qa.answer.model import Judge, Linear
+from qa.answer.model import READ_TOP, Judge, Linear
 from qa.text import tokenize
 
 MAX_ANSWER_WORDS = 60
-# The span reader reads the first ranker's best few sentences in one pass: six hold the answer
-# sentence for 0.88 of SQuAD train questions, four for 0.84 (docs/experiments.md).
-READ_TOP = 6
 UNREAD = 1e-3  # a sentence the reader did not read ranks after every one it read
 
 
-def to_read(first: Sequence[float], k: int = READ_TOP) -> list[int]:
-    """The sentences the reader reads: the first ranker's best k."""
+def to_read(first: Sequence[float], k: int | None = READ_TOP) -> list[int]:
+    """The sentences the reader reads: the first ranker's best k (None: every one)."""
     return sorted(range(len(first)), key=lambda i: -first[i])[:k]
 
 

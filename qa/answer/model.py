@@ -18,6 +18,10 @@ from qa.answer.features import CONFIDENCE_FEATURES, FINAL_FEATURES, SENTENCE_FEA
 from qa.errors import ModelMismatch
 
 MODEL_FILE = Path(__file__).with_name("weights") / "answer_model.json"
+# A sentence reader reads the first ranker's best few sentences in one pass: six hold the answer
+# sentence for 0.88 of SQuAD train questions, four for 0.84 (docs/experiments.md). A passage
+# reader reads whole chunks, so an answer model fitted for one may read more (Judge.read_top).
+READ_TOP = 6
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,9 @@ class Judge:
     confidence: Linear  # over CONFIDENCE_FEATURES of the chosen sentence
     threshold: float
     second_ratio: float  # a second sentence joins when its probability is this share of the best
+    # How many of the first ranker's best sentences the reader reads (None: every one), as the
+    # judge was fitted.
+    read_top: int | None = READ_TOP
 
 
 @dataclass(frozen=True)
@@ -94,5 +101,7 @@ def load_model(path: Path = MODEL_FILE) -> AnswerModel:
             Linear.from_dict(d["confidence"], CONFIDENCE_FEATURES, f"{path} (confidence)"),
             float(d["threshold"]),
             float(d["second_ratio"]),
+            # Files without the field were fitted reading READ_TOP sentences.
+            d.get("read_top", READ_TOP),
         ),
     )
