@@ -187,8 +187,9 @@ def batches_by_size(
     """The (shuffled) items in batches of about one length each, in a random order: each
     stretch of SIZE_POOL_BATCHES batches of items is sorted by `size` and cut into batches, then
     all batches are shuffled. A batch is padded to its longest item, so batches of like items
-    compute little padding (for windows of one to many sentences, about half a pass); every
-    item is still in exactly one batch, and the order is fixed by rng, so a run resumes alike."""
+    compute little padding (windows of one sentence to a whole paragraph otherwise pad most
+    rows); every item is still in exactly one batch, and the order is fixed by rng, so a run
+    resumes alike."""
     pool = SIZE_POOL_BATCHES * batch_size
     batches: list[list[Any]] = []
     for at in range(0, len(data), pool):
