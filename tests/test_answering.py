@@ -17,6 +17,7 @@ from qa.answer.features import (
     FINAL_FEATURES,
     SENTENCE_FEATURES,
     SPAN_CLIP,
+    InPassage,
     Question,
     confidence_features,
     final_row,
@@ -91,7 +92,7 @@ class Counting:
         self.sentences += len(sentences)
         return self.spans.find(question, sentences)
 
-    def read(self, question: str, items: Sequence[tuple[str, int, int]]) -> Sequence[Found | None]:
+    def read(self, question: str, items: Sequence[InPassage]) -> Sequence[Found | None]:
         self.calls += 1
         self.sentences += len(items)
         return self.spans.read(question, items)
@@ -136,7 +137,7 @@ class Unread:
     def find(self, question: str, sentences: Sequence[str]) -> Sequence[Found | None]:
         raise AssertionError("read again")
 
-    def read(self, question: str, items: Sequence[tuple[str, int, int]]) -> Sequence[Found | None]:
+    def read(self, question: str, items: Sequence[InPassage]) -> Sequence[Found | None]:
         raise AssertionError("read again")
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
-from qa.answer.features import span_margin
+from qa.answer.features import InPassage, span_margin
 from qa.answer.readers import (
     CONFIG,
     SPAN_READER_DIR,
@@ -212,6 +213,39 @@ def test_span_training_labels_point_at_the_answer_word_pieces() -> None:
     assert allowed[0, 0] and not allowed[0, question_piece] and allowed[0, int(starts[0])]
 
 
+def test_span_validation_ranks_the_answer_sentence_in_each_reading() -> None:
+    """The trainer's ranking figures read each window whole, each sentence after the one
+    before it and each sentence alone; the shipped reader ranks the answering sentence of the
+    bridge passage first in all three, and a one-sentence window is not ranked."""
+    from eval.train.common import load_init
+    from eval.train.spans import Example, in_context_first
+    from qa.answer.readers import build
+
+    config = ReaderConfig.load(SPAN_READER_DIR)
+    tokenizer, encoder, head = build(config)
+    load_init(encoder, head, SPAN_READER_DIR)
+    encoder.eval()
+    passage = " ".join(BRIDGE)
+    parts = tuple((passage.index(s), passage.index(s) + len(s)) for s in BRIDGE)
+
+    def asked(question: str, answer: str) -> Example:
+        at = passage.index(answer)
+        return Example(question, passage, (at, at + len(answer)), (answer,), parts=parts)
+
+    rows = [
+        asked("Under which king was the bridge begun?", "King Charles IV"),
+        asked("How long is the bridge?", "516 metres"),
+        asked("How many statues line the parapets?", "Thirty"),
+        Example("How long?", BRIDGE[1], (6, 16), ("516 metres",), parts=((0, len(BRIDGE[1])),)),
+    ]
+    assert in_context_first(tokenizer, encoder, head, config, rows) == {
+        "answer_sentence_first_in_context": 1.0,
+        "answer_sentence_first_after_previous": 1.0,
+        "answer_sentence_first_alone": 1.0,
+        "windows_ranked": 3,
+    }
+
+
 def _reader_reading(tmp_path: Path, reads: str) -> SpanReader:
     """The shipped reader's weights, reading as `reads` says."""
     config = json.loads((SPAN_READER_DIR / CONFIG).read_text())
@@ -220,11 +254,14 @@ def _reader_reading(tmp_path: Path, reads: str) -> SpanReader:
     return SpanReader(tmp_path)
 
 
-def _in_passage(sentences: list[str]) -> list[tuple[str, int, int]]:
-    """Each sentence as (the passage of them all, start, end)."""
+def _in_passage(sentences: list[str]) -> list[InPassage]:
+    """Each sentence in the passage of them all, after the one before it."""
     passage = " ".join(sentences)
     at = [passage.index(s) for s in sentences]
-    return [(passage, a, a + len(s)) for a, s in zip(at, sentences, strict=True)]
+    return [
+        InPassage(passage, a, a + len(s), at[n - 1] if n else None)
+        for n, (a, s) in enumerate(zip(at, sentences, strict=True))
+    ]
 
 
 def test_a_sentence_reader_reads_sentences_given_in_passages_alone(tmp_path: Path) -> None:
@@ -276,7 +313,7 @@ def test_a_passage_reader_scores_each_sentence_by_its_spans_in_the_passage(
     two = [
         items[0],
         items[1],
-        (long + " " + BRIDGE[1], len(long) + 1, len(long) + 1 + len(BRIDGE[1])),
+        InPassage(long + " " + BRIDGE[1], len(long) + 1, len(long) + 1 + len(BRIDGE[1])),
     ]
     again = reader.read(question, two)
     assert pairs == [2]
@@ -284,6 +321,32 @@ def test_a_passage_reader_scores_each_sentence_by_its_spans_in_the_passage(
     assert [(f.text, f.start) for f in again[:2] if f] == [
         (f.text, f.start) for f in found[:2] if f
     ]
+
+
+def test_a_previous_reader_reads_each_sentence_after_the_one_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One pair a sentence: the sentence before it and the sentence (the first sentence of a
+    passage alone); the span comes from the sentence itself, with offsets into it."""
+    import qa.answer.readers as readers
+
+    reader = _reader_reading(tmp_path, "previous")
+    read: list[str] = []
+    pairs = readers.FolderPairs.__call__
+
+    def recorded(self, questions, passages):  # type: ignore[no-untyped-def]
+        read.extend(passages)
+        return pairs(self, questions, passages)
+
+    monkeypatch.setattr(readers.FolderPairs, "__call__", recorded)
+    items = _in_passage(BRIDGE)
+    found = reader.read("How long is the bridge?", items)
+    assert read == [BRIDGE[0], *(f"{a} {b}" for a, b in pairwise(BRIDGE))]
+    for f, s in zip(found, BRIDGE, strict=True):
+        assert f is not None and s[f.start : f.end] == f.text
+    assert found[1] is not None and found[1].text == "516 metres"
+    margins = [f.margin for f in found if f]
+    assert max(range(len(BRIDGE)), key=lambda i: margins[i]) == 1, margins
 
 
 def test_a_reader_folder_of_an_unknown_reading_is_refused(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 from eval.bench.common import bench_index, questions
 from qa.answer.base import SpanFinder
 from qa.answer.extractive import ExtractiveAnswerer
+from qa.answer.features import InPassage
 from qa.answer.readers import Found
 
 
@@ -40,7 +41,7 @@ class Timed:
         finally:
             self.ms += (time.perf_counter() - t) * 1000
 
-    def read(self, question: str, items: Sequence[tuple[str, int, int]]) -> Sequence[Found | None]:
+    def read(self, question: str, items: Sequence[InPassage]) -> Sequence[Found | None]:
         t = time.perf_counter()
         try:
             return self.spans.read(question, items)

@@ -474,51 +474,55 @@ def in_context_first(
 ) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """For the validation windows (--passages) of two or more sentences that answer: how
     often the sentence holding the answer has the best span margin among the window's
-    sentences, each sentence's margin its best span inside it when the window is read whole
-    ("in_context"), and when each sentence is read alone, as a sentence reader reads
-    ("alone")."""
+    sentences, each sentence's margin that of its best span inside it, when the window is read
+    whole ("in_context", as a passage reader reads), each sentence after the one before it
+    ("after_previous", as a "previous" reader reads) and each sentence alone ("alone", as a
+    sentence reader reads)."""
     import torch
 
     rows = [r for r in valid if r.answer is not None and len(r.parts) > 1]
-    context = alone = 0
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-        for i in range(0, len(rows), 16):
-            chunk = rows[i : i + 16]
-            batch, offsets, allowed, _, _ = encode(tokenizer, config, chunk)
-            starts, ends = span_logits(encoder, head, batch)
-            singles = [
-                Example(r.question, r.sentence[a:b], None, r.golds)
-                for r in chunk
-                for a, b in r.parts
-            ]
-            solo: list[float] = []
-            for j in range(0, len(singles), 32):
-                b2, _, allowed2, _, _ = encode(tokenizer, config, singles[j : j + 32])
-                s2, e2 = span_logits(encoder, head, b2)
-                solo.extend(margins(s2.float(), e2.float(), allowed2).tolist())
-            at = 0
-            for k, row in enumerate(chunk):
-                first = torch.tensor([o[0] for o in offsets[k]])
-                last = torch.tensor([o[1] for o in offsets[k]])
-                words = allowed[k].clone()
-                words[0] = False
-                mine = []
-                for a, b in row.parts:
-                    best = decode_span(
-                        starts[k].float(), ends[k].float(), words & (first >= a) & (last <= b)
-                    )
-                    mine.append(best[2] if best else float("-inf"))
-                home = next(n for n, (a, b) in enumerate(row.parts) if a <= row.answer[0] < b)  # type: ignore[index]
-                context += max(range(len(mine)), key=mine.__getitem__) == home
-                theirs = solo[at : at + len(row.parts)]
-                at += len(row.parts)
-                alone += max(range(len(theirs)), key=theirs.__getitem__) == home
-    n = max(1, len(rows))
-    return {
-        "answer_sentence_first_in_context": round(context / n, 4),
-        "answer_sentence_first_alone": round(alone / n, 4),
-        "windows_ranked": len(rows),
+    readings = {
+        "in_context": lambda parts, j: (parts[0][0], parts[-1][1]),
+        "after_previous": lambda parts, j: (parts[max(0, j - 1)][0], parts[j][1]),
+        "alone": lambda parts, j: parts[j],
     }
+    first = {}
+    for name, reach in readings.items():
+        # What this reading reads for each sentence of each window: (row, sentence, from,
+        # to); a window read for several sentences is read once.
+        items = [
+            (n, j, *reach(row.parts, j))
+            for n, row in enumerate(rows)
+            for j in range(len(row.parts))
+        ]
+        distinct = list(dict.fromkeys((n, f, t) for n, _, f, t in items))
+        read: dict[tuple[int, int, int], tuple[Any, Any, Any, Any]] = {}
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            for i in range(0, len(distinct), 32):
+                part = distinct[i : i + 32]
+                texts = [
+                    Example(rows[n].question, rows[n].sentence[f:t], None, ()) for n, f, t in part
+                ]
+                batch, offsets, allowed, _, _ = encode(tokenizer, config, texts)
+                starts, ends = span_logits(encoder, head, batch)
+                for k, (n, f, t) in enumerate(part):
+                    pieces = torch.tensor(offsets[k])
+                    words = allowed[k] & (pieces[:, 1] > 0)  # not [CLS]
+                    read[(n, f, t)] = (starts[k].float(), ends[k].float(), words, pieces + f)
+        found: list[float] = []
+        for n, j, f, t in items:
+            starts, ends, words, spans = read[(n, f, t)]
+            a, b = rows[n].parts[j]
+            best = decode_span(starts, ends, words & (spans[:, 0] >= a) & (spans[:, 1] <= b))
+            found.append(best[2] if best else float("-inf"))
+        hits = at = 0
+        for row in rows:
+            mine = found[at : at + len(row.parts)]
+            at += len(row.parts)
+            home = next(n for n, (a, b) in enumerate(row.parts) if a <= row.answer[0] < b)  # type: ignore[index]
+            hits += max(range(len(mine)), key=mine.__getitem__) == home
+        first[f"answer_sentence_first_{name}"] = round(hits / max(1, len(rows)), 4)
+    return {**first, "windows_ranked": len(rows)}
 
 
 def evaluate(  # type: ignore[no-untyped-def]
@@ -701,6 +705,13 @@ def main(argv: list[str] | None = None) -> int:
         "runs the --init reader came from), so this run reads only questions they did not.",
     )
     parser.add_argument(
+        "--reads",
+        choices=["passage", "previous"],
+        default="passage",
+        help="With --passages, how the reader reads an index's chunks (reader.json): each chunk "
+        "whole, or each sentence after the one before it (validation reports both).",
+    )
+    parser.add_argument(
         "--group-by-length",
         action="store_true",
         help="Batch examples of about the same length together (less padding: --passages "
@@ -711,7 +722,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--near-misses takes a share from 0 to 1, got {args.near_misses}")
     given = sys.argv[1:] if argv is None else argv
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    reads = "passage" if args.passages else "sentence"
+    reads = args.reads if args.passages else "sentence"
     config = ReaderConfig(args.base, args.layers, args.max_length, "span", reads)
     result = train(args, config)
     trained_on = {

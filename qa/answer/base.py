@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from qa.answer.features import TermWeight
+from qa.answer.features import InPassage, TermWeight
 from qa.types import Citation, ScoredChunk
 
 if TYPE_CHECKING:
@@ -33,9 +33,9 @@ class SpanFinder(Protocol):
 
     def find(self, question: str, sentences: Sequence[str]) -> Sequence[Found | None]: ...
 
-    def read(self, question: str, items: Sequence[tuple[str, int, int]]) -> Sequence[Found | None]:
-        """find() of sentences given in their passages, as (passage text, start, end): a
-        reader may read each passage whole."""
+    def read(self, question: str, items: Sequence[InPassage]) -> Sequence[Found | None]:
+        """find() of sentences given in their passages: a reader may read each passage whole,
+        or each sentence after the one before it."""
         ...
 
 

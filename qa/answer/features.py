@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import NamedTuple
 
 from qa.answer.candidates import Kind, candidates, in_question, question_kind
 from qa.text import WORD, sentence_spans, tokenize
@@ -89,9 +90,21 @@ CONTENT_WEIGHT = 2.5  # a question term at least this specific is a content word
 TYPED_KINDS = ("number", "date", "person", "place")
 
 
+class InPassage(NamedTuple):
+    """A sentence as a span reader reads it in context: text[start:end] is the sentence, text is
+    its passage, and text[before:start] the sentence before it there (before is None where the
+    sentence opens the passage)."""
+
+    text: str
+    start: int
+    end: int
+    before: int | None = None
+
+
 @dataclass(frozen=True)
 class Sentence:
-    """A candidate sentence: text == article.text[start:end]."""
+    """A candidate sentence: text == article.text[start:end]; `before`, the article offset of
+    the sentence before it in the same passage (None where it opens the passage)."""
 
     passage: ScoredChunk
     rank: int
@@ -99,11 +112,13 @@ class Sentence:
     end: int
     text: str
     terms: frozenset[str]
+    before: int | None = None
 
-    def in_passage(self) -> tuple[str, int, int]:
-        """The sentence as a span reader reads it in context: (its chunk's text, start, end)."""
+    def in_passage(self) -> InPassage:
+        """The sentence in its chunk, with where the sentence before it there starts."""
         chunk = self.passage.chunk
-        return chunk.text, self.start - chunk.start, self.end - chunk.start
+        before = None if self.before is None else self.before - chunk.start
+        return InPassage(chunk.text, self.start - chunk.start, self.end - chunk.start, before)
 
 
 @dataclass(frozen=True)
@@ -154,10 +169,14 @@ def sentences_of(passages: Sequence[ScoredChunk]) -> list[Sentence]:
     for rank, passage in enumerate(passages):
         chunk = passage.chunk
         known = chunk.sentences
+        before: int | None = None
         for s, e in known if known is not None else sentence_spans(chunk.text):
-            spans.append((passage, rank, chunk.start + s, chunk.start + e, chunk.text[s:e]))
+            spans.append((passage, rank, chunk.start + s, chunk.start + e, chunk.text[s:e], before))
+            before = chunk.start + s
     terms = tokenize([s[4] for s in spans]) if spans else []
-    return [Sentence(*s, terms=frozenset(t)) for s, t in zip(spans, terms, strict=True)]
+    return [
+        Sentence(*s[:5], terms=frozenset(t), before=s[5]) for s, t in zip(spans, terms, strict=True)
+    ]
 
 
 def term_weights(question: str, index_idf: TermWeight) -> dict[str, float]:

@@ -7,7 +7,8 @@ each sentence its best span and how far that beats the null answer at [CLS] ("no
 answer"): the margin ranks the sentences and weighs in the confidence, and the span of the one
 an answer quotes is its short answer. A passage reader (reader.json's "reads": "passage",
 `python -m eval.train.spans --passages`) reads each retrieved chunk whole instead and scores its
-sentences by their best spans inside it (read()). Only what fine-tuning changed ships, in the
+sentences by their best spans inside it (read()); a "previous" reader (`--passages --reads
+previous`) reads each sentence after the one before it, which often says who "he" is. Only what fine-tuning changed ships, in the
 folder's reader.safetensors; the word-piece embeddings stay frozen and are read from the base
 model, so any copy of all-MiniLM-L6-v2 (the packaged one, a path, or the hub) completes it.
 """
@@ -23,6 +24,7 @@ from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
+from qa.answer.features import InPassage
 from qa.compute import share
 from qa.encoder import FastBert, supports
 from qa.index.embedding import plain_bert_folder, resolve_model, use_bf16
@@ -36,7 +38,7 @@ MAX_SPAN_TOKENS = 16  # the longest short answer the reader gives, in word piece
 SPAN_READER_DIR = WEIGHTS_DIR / "span_reader"
 # The head's outputs by task. "span" (the span reader): each token's start and end logits.
 OUTPUTS = {"span": 2}
-READS = ("sentence", "passage")
+READS = ("sentence", "passage", "previous")
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,10 @@ class ReaderConfig:
     layers: int
     max_length: int
     task: str = "span"
-    # What one pass reads beside the question: "sentence" (each sentence alone) or "passage"
-    # (a retrieved chunk whole, every sentence of it scored by its best span inside it).
+    # What one pass reads beside the question: "sentence" (each sentence alone), "passage" (a
+    # retrieved chunk whole, every sentence of it scored by its best span inside it) or
+    # "previous" (each sentence after the one before it in its chunk, which often names who
+    # "he" or "it" is; its span from the sentence itself).
     reads: str = "sentence"
 
     @classmethod
@@ -324,38 +328,46 @@ class SpanReader:
             starts, ends = span_logits(self._encoder, self._head, batch, self._fast)
         return _best_spans(sentences, batch, offsets, starts, ends)
 
-    def read(self, question: str, items: Sequence[tuple[str, int, int]]) -> list[Found | None]:
-        """Each sentence's best span, given as (its passage, start, end): find() of the
-        sentences for a sentence reader; for a passage reader, one pass per distinct passage,
-        each sentence's span the best of those inside it, margin over the passage's null
-        answer. Offsets are into the sentence."""
-        if self.config.reads == "sentence" or not items:
-            return self.find(question, [text[a:b] for text, a, b in items])
+    def read(self, question: str, items: Sequence[InPassage]) -> list[Found | None]:
+        """Each sentence's best span, the sentence given in its passage. As the reader was
+        trained to read (reader.json's "reads"): a "sentence" reader reads each sentence alone
+        (find()); a "passage" reader reads each distinct passage whole once; a "previous"
+        reader reads each sentence after the one before it in its passage. The span is the
+        best inside the sentence, its margin over the null answer of what was read. Offsets
+        are into the sentence."""
+        reads = self.config.reads
+        if reads == "sentence" or not items:
+            return self.find(question, [item.text[item.start : item.end] for item in items])
         import torch
 
-        passages = list(dict.fromkeys(text for text, _, _ in items))
+        froms = [0 if reads == "passage" or item.before is None else item.before for item in items]
+        tos = [len(item.text) if reads == "passage" else item.end for item in items]
+        windows = [item.text[a:b] for item, a, b in zip(items, froms, tos, strict=True)]
+        texts = list(dict.fromkeys(windows))
         with self._lock:
-            batch, offsets = self._pairs([as_asked(question)] * len(passages), passages)
+            batch, offsets = self._pairs([as_asked(question)] * len(texts), texts)
         with share(), torch.inference_mode():
             starts, ends = span_logits(self._encoder, self._head, batch, self._fast)
-        row = {text: k for k, text in enumerate(passages)}
-        at = [row[text] for text, _, _ in items]
-        passage = batch_sentence_tokens(batch, offsets, [len(t) for t in passages])[at]
+        row = {text: k for k, text in enumerate(texts)}
+        at = [row[window] for window in windows]
+        inside = batch_sentence_tokens(batch, offsets, [len(t) for t in texts])[at]
         first = torch.tensor([[o[0] for o in offsets[k]] for k in at], dtype=torch.long)
         last = torch.tensor([[o[1] for o in offsets[k]] for k in at], dtype=torch.long)
-        a = torch.tensor([s for _, s, _ in items], dtype=torch.long)[:, None]
-        b = torch.tensor([e for _, _, e in items], dtype=torch.long)[:, None]
-        allowed = passage & (first >= a) & (last <= b)
+        a = torch.tensor([it.start - f for it, f in zip(items, froms, strict=True)])[:, None]
+        b = torch.tensor([it.end - f for it, f in zip(items, froms, strict=True)])[:, None]
+        allowed = inside & (first >= a) & (last <= b)
         found: list[Found | None] = []
-        for k, ((text, s, e), best) in enumerate(
-            zip(items, decode_spans(starts[at], ends[at], allowed), strict=True)
+        for k, (item, shift, best) in enumerate(
+            zip(items, froms, decode_spans(starts[at], ends[at], allowed), strict=True)
         ):
             if best is None:
                 found.append(None)
                 continue
             i, j, margin = best
-            x, y = word_bounds(text[s:e], offsets[at[k]][i][0] - s, offsets[at[k]][j][1] - s)
-            found.append(Found(x, y, text[s:e][x:y], margin))
+            sentence = item.text[item.start : item.end]
+            start = offsets[at[k]][i][0] + shift - item.start
+            x, y = word_bounds(sentence, start, offsets[at[k]][j][1] + shift - item.start)
+            found.append(Found(x, y, sentence[x:y], margin))
         return found
 
 
