@@ -255,6 +255,48 @@ def test_the_passage_reader_reads_windows_of_its_paragraphs(tmp_path: Path) -> N
             assert after[0] - at > spans.WINDOW_CHARS
 
 
+def test_a_previous_reader_trains_on_each_sentence_after_the_one_before_it(
+    tmp_path: Path,
+) -> None:
+    """--passages --reads previous reads each training question's answer sentence after the
+    sentence before it, and as null answers another sentence of its paragraph and the closest
+    sentence of another paragraph, each after the one before it: a span may only come from
+    the sentence read (reach), and one whose context holds the answer is still a null answer.
+    Validation is the passage windows."""
+    from eval.train import spans
+    from qa.answer.readers import ReaderConfig, build
+
+    small, _ = _small_squad(tmp_path)
+    _, valid = spans.examples(small, questions=300, passages=True)
+    read, same_valid = spans.examples(small, questions=300, passages=True, previous=True)
+    assert same_valid == valid
+    kinds = Counter(r.kind for r in read)
+    assert kinds["answer"] > 250 and kinds["other"] > 0.9 * kinds["answer"]
+    assert kinds["same_article"] > 0.5 * kinds["answer"]
+    for r in read:
+        assert r.reach == r.parts[-1] and len(r.parts) <= 2
+        assert r.parts[0][0] == 0 and r.parts[-1][1] == len(r.sentence)
+        reached = r.sentence[r.reach[0] : r.reach[1]]
+        if r.kind == "answer":
+            assert r.answer is not None
+            assert r.reach[0] <= r.answer[0] and r.answer[1] <= r.reach[1]
+            assert r.sentence[r.answer[0] : r.answer[1]] in r.golds
+        else:
+            assert r.answer is None and not any(g in reached for g in r.golds)
+    # The null answers include sentences read after the answer sentence itself.
+    assert any(r.kind == "other" and any(g in r.sentence for g in r.golds) for r in read)
+    # A span may use only the reached sentence's word pieces.
+    config = ReaderConfig.load(spans.SPAN_READER_DIR)
+    tokenizer, _, _ = build(config)
+    rows = [r for r in read if len(r.parts) == 2][:8]
+    _, offsets, allowed, starts, _ = spans.encode(tokenizer, config, rows)
+    for k, r in enumerate(rows):
+        used = [offsets[k][t] for t in range(1, allowed.shape[1]) if allowed[k, t]]
+        assert used and all(r.reach[0] <= a and b <= r.reach[1] for a, b in used)
+        if r.answer is not None:
+            assert int(starts[k]) > 0
+
+
 def test_a_further_reader_run_reads_only_questions_the_earlier_runs_did_not(
     tmp_path: Path,
 ) -> None:

@@ -64,6 +64,9 @@ class Example:
     kind: str = "answer"  # or a null answer's: "other", "same_article", "swapped"; or "rival"
     # With --passages, `sentence` is a window of consecutive sentences: their (start, end).
     parts: tuple[tuple[int, int], ...] = ()
+    # The characters of `sentence` a span may use (None: all of it): with --reads previous, the
+    # last sentence of a window whose first is the sentence before it.
+    reach: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,7 @@ def examples(
     rivals: int = 0,
     passages: bool = False,
     unseen_by: Sequence[int] = (),
+    previous: bool = False,
 ) -> tuple[list[Example] | list[Group], list[Example]]:
     """(training, validation) examples from `questions` sampled questions of the reader
     paragraphs. With near_misses (a share of the questions, 0 to 1), each of those questions
@@ -167,9 +171,16 @@ def examples(
     paragraph of its article that shares most of the question's words (kind "same_article"),
     or, for an article of one paragraph, a window of its own paragraph without the answer.
 
+    With previous as well, each training question is read as a "previous" reader reads: its
+    answer sentence after the sentence before it, and as null answers another sentence of its
+    paragraph after the one before it (which may be the answer sentence: a span must come from
+    the sentence read, not from its context) and the sentence of another paragraph of the
+    article sharing most of the question's words after the one before it. Validation stays the
+    passage windows, so that runs compare.
+
     unseen_by: the --questions of the earlier runs whose questions to leave out (_sample)."""
     if passages:
-        return passage_examples(path, questions, unseen_by)
+        return passage_examples(path, questions, unseen_by, previous)
     rng, mine, by_title, asked, held = _sample(path, questions, unseen_by)
     near_rng = random.Random(SEED + 1)
     groups: list[Group] = []
@@ -268,10 +279,11 @@ def _answer(
 
 
 def passage_examples(
-    path: Path, questions: int, unseen_by: Sequence[int] = ()
+    path: Path, questions: int, unseen_by: Sequence[int] = (), previous: bool = False
 ) -> tuple[list[Example], list[Example]]:
     """examples(passages=True): the same questions as examples() samples, each read in a
-    window of its paragraph, with a null-answer window (see examples)."""
+    window of its paragraph, with a null-answer window; with previous, the training questions
+    read after the sentence before (see examples)."""
     rng, mine, by_title, asked, held = _sample(path, questions, unseen_by)
     train: list[Example] = []
     valid: list[Example] = []
@@ -288,6 +300,13 @@ def passage_examples(
         if home is None:  # the answer runs across sentences
             continue
         question = qa["question"].strip()
+        if previous and into is train:
+            read = after_previous(
+                question, text, spans, home, (a, b), golds, mine, by_title, n, rng
+            )
+            train.extend(read)
+            answers[part] += bool(read)
+            continue
         found = passage_example(question, text, spans, home, (a, b), golds, "answer", shape)
         if found is None:
             continue
@@ -297,6 +316,68 @@ def passage_examples(
         if null is not None:
             into.append(null)
     return train, valid
+
+
+def previous_example(
+    question: str,
+    text: str,
+    spans: list[tuple[int, int]],
+    at: int,
+    answer: tuple[int, int] | None,
+    golds: tuple[str, ...],
+    kind: str,
+) -> Example:
+    """Sentence `at` of a paragraph after the sentence before it (alone when it is the
+    first), its span to come from it: `answer`, paragraph offsets, moved into the window's."""
+    a, b = spans[max(0, at - 1)][0], spans[at][1]
+    parts = tuple((s - a, e - a) for s, e in spans[max(0, at - 1) : at + 1])
+    moved = (answer[0] - a, answer[1] - a) if answer is not None else None
+    return Example(question, text[a:b], moved, golds, kind, parts, parts[-1])
+
+
+def after_previous(
+    question: str,
+    text: str,
+    spans: list[tuple[int, int]],
+    home: int,
+    answer: tuple[int, int],
+    golds: tuple[str, ...],
+    mine: list[Paragraph],
+    by_title: dict[str, list[int]],
+    n: int,
+    rng: random.Random,
+) -> list[Example]:
+    """A training question read as a "previous" reader reads (see examples): its answer
+    sentence, another sentence of its paragraph and the closest sentence of another paragraph
+    of the article, each after the sentence before it. Empty when the answer sentence and the
+    one before it are longer than a window."""
+    if spans[home][1] - spans[max(0, home - 1)][0] > WINDOW_CHARS:
+        return []
+    read = [previous_example(question, text, spans, home, answer, golds, "answer")]
+    others = [
+        k
+        for k, (s, e) in enumerate(spans)
+        if k != home
+        and not any(g in text[s:e] for g in golds)
+        and e - spans[max(0, k - 1)][0] <= WINDOW_CHARS
+    ]
+    if others:
+        k = rng.choice(others)
+        read.append(previous_example(question, text, spans, k, None, golds, "other"))
+    asked = set(tokenize([question])[0])
+    best: tuple[int, str, int] | None = None
+    for m in by_title[mine[n].title]:
+        if m == n or any(g in mine[m].text for g in golds):
+            continue
+        for k, (_, terms) in enumerate(_terms(mine[m].text)):
+            if best is None or len(asked & terms) > best[0]:
+                best = (len(asked & terms), mine[m].text, k)
+    if best is not None:
+        _, other, k = best
+        near = sentence_spans(other)
+        if near[k][1] - near[max(0, k - 1)][0] <= WINDOW_CHARS:
+            read.append(previous_example(question, other, near, k, None, golds, "same_article"))
+    return read
 
 
 def _null_window(
@@ -423,6 +504,9 @@ def encode(tokenizer, config: ReaderConfig, rows: list[Example]):  # type: ignor
     for k, row in enumerate(rows):
         ids = batch.sequence_ids(k)
         mine = [t for t, s in enumerate(ids) if s == 1]
+        if row.reach is not None:
+            lo, hi = row.reach
+            mine = [t for t in mine if offsets[k][t][0] >= lo and 0 < offsets[k][t][1] <= hi]
         allowed[k, mine] = True
         allowed[k, 0] = True
         start = end = 0
@@ -614,7 +698,13 @@ def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: igno
     if args.init:
         load_init(encoder, head, args.init)
     data, valid = examples(
-        args.squad, args.questions, args.near_misses, args.rivals, args.passages, args.unseen_by
+        args.squad,
+        args.questions,
+        args.near_misses,
+        args.rivals,
+        args.passages,
+        args.unseen_by,
+        previous=args.passages and args.reads == "previous",
     )
     lists = [] if args.passages else rivals_of(valid, args.squad)
     print(f"{len(data)} training items, {len(valid)} validation", file=sys.stderr)
@@ -709,7 +799,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=["passage", "previous"],
         default="passage",
         help="With --passages, how the reader reads an index's chunks (reader.json): each chunk "
-        "whole, or each sentence after the one before it (validation reports both).",
+        "whole, or each sentence after the one before it, which it then also trains on "
+        "(validation reads the same passage windows either way).",
     )
     parser.add_argument(
         "--group-by-length",
