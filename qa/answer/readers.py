@@ -8,9 +8,10 @@ answer"): the margin ranks the sentences and weighs in the confidence, and the s
 an answer quotes is its short answer. A passage reader (reader.json's "reads": "passage",
 `python -m eval.train.spans --passages`) reads each retrieved chunk whole instead and scores its
 sentences by their best spans inside it (read()); a "previous" reader (`--passages --reads
-previous`) reads each sentence after the one before it, which often says who "he" is. Only what fine-tuning changed ships, in the
-folder's reader.safetensors; the word-piece embeddings stay frozen and are read from the base
-model, so any copy of all-MiniLM-L6-v2 (the packaged one, a path, or the hub) completes it.
+previous`) reads each sentence after the one before it, which often says who "he" is. Only what
+fine-tuning changed ships, in the folder's reader.safetensors; the word-piece embeddings stay
+frozen and are read from the base model, so any copy of all-MiniLM-L6-v2 (the packaged one, a
+path, or the hub) completes it.
 """
 
 from __future__ import annotations
