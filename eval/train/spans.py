@@ -364,20 +364,36 @@ def after_previous(
     if others:
         k = rng.choice(others)
         read.append(previous_example(question, text, spans, k, None, golds, "other"))
+    best = _closest_elsewhere(question, golds, n, mine, by_title)
+    if best is not None:
+        other, near, k = best
+        if near[k][1] - near[max(0, k - 1)][0] <= WINDOW_CHARS:
+            read.append(previous_example(question, other, near, k, None, golds, "same_article"))
+    return read
+
+
+def _closest_elsewhere(
+    question: str,
+    golds: tuple[str, ...],
+    n: int,
+    mine: list[Paragraph],
+    by_title: dict[str, list[int]],
+) -> tuple[str, list[tuple[int, int]], int] | None:
+    """The sentence of another paragraph of paragraph n's article, free of every gold answer,
+    that shares most of the question's stemmed terms (the first of ties): its paragraph's text,
+    sentence spans and index. None when the article has no such paragraph."""
     asked = set(tokenize([question])[0])
-    best: tuple[int, str, int] | None = None
+    best: tuple[int, int, int] | None = None
     for m in by_title[mine[n].title]:
         if m == n or any(g in mine[m].text for g in golds):
             continue
         for k, (_, terms) in enumerate(_terms(mine[m].text)):
             if best is None or len(asked & terms) > best[0]:
-                best = (len(asked & terms), mine[m].text, k)
-    if best is not None:
-        _, other, k = best
-        near = sentence_spans(other)
-        if near[k][1] - near[max(0, k - 1)][0] <= WINDOW_CHARS:
-            read.append(previous_example(question, other, near, k, None, golds, "same_article"))
-    return read
+                best = (len(asked & terms), m, k)
+    if best is None:
+        return None
+    _, m, k = best
+    return mine[m].text, sentence_spans(mine[m].text), k
 
 
 def _null_window(
@@ -392,16 +408,9 @@ def _null_window(
     paragraph of the article sharing most of the question's words, or, where the article has
     no other paragraph free of the answer, the first window of its own paragraph that holds no
     gold answer; None when there is neither."""
-    asked = set(tokenize([question])[0])
-    best: tuple[int, str, list[tuple[int, int]], int] | None = None
-    for m in by_title[mine[n].title]:
-        if m == n or any(g in mine[m].text for g in golds):
-            continue
-        for k, (_, terms) in enumerate(_terms(mine[m].text)):
-            if best is None or len(asked & terms) > best[0]:
-                best = (len(asked & terms), mine[m].text, sentence_spans(mine[m].text), k)
+    best = _closest_elsewhere(question, golds, n, mine, by_title)
     if best is not None:
-        _, text, spans, home = best
+        text, spans, home = best
         return passage_example(question, text, spans, home, None, golds, "same_article", rng)
     text = mine[n].text
     spans = sentence_spans(text)
@@ -813,6 +822,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--near-misses takes a share from 0 to 1, got {args.near_misses}")
     given = sys.argv[1:] if argv is None else argv
     torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.reads == "previous" and not args.passages:
+        parser.error("--reads previous reads windows of a paragraph: give --passages too")
     reads = args.reads if args.passages else "sentence"
     config = ReaderConfig(args.base, args.layers, args.max_length, "span", reads)
     result = train(args, config)
