@@ -135,15 +135,32 @@ def passage_example(
     kind: str,
     rng: random.Random | None,
 ) -> Example | None:
-    """A window of a paragraph (window) as an example: `answer`, paragraph offsets, moved
-    into the window's."""
+    """A window of a paragraph (window) as an example."""
     found = window(spans, home, rng)
     if found is None:
         return None
-    a, b = spans[found[0]][0], spans[found[1]][1]
-    parts = tuple((s - a, e - a) for s, e in spans[found[0] : found[1] + 1])
+    return _sentences(question, text, spans, *found, answer, golds, kind)
+
+
+def _sentences(
+    question: str,
+    text: str,
+    spans: list[tuple[int, int]],
+    first: int,
+    last: int,
+    answer: tuple[int, int] | None,
+    golds: tuple[str, ...],
+    kind: str,
+    reach_last: bool = False,
+) -> Example:
+    """Sentences first..last of a paragraph as one example: `answer`, paragraph offsets, moved
+    into the window's; with reach_last, a span may come only from the last sentence."""
+    a, b = spans[first][0], spans[last][1]
+    parts = tuple((s - a, e - a) for s, e in spans[first : last + 1])
     moved = (answer[0] - a, answer[1] - a) if answer is not None else None
-    return Example(question, text[a:b], moved, golds, kind, parts)
+    return Example(
+        question, text[a:b], moved, golds, kind, parts, parts[-1] if reach_last else None
+    )
 
 
 def examples(
@@ -328,11 +345,8 @@ def previous_example(
     kind: str,
 ) -> Example:
     """Sentence `at` of a paragraph after the sentence before it (alone when it is the
-    first), its span to come from it: `answer`, paragraph offsets, moved into the window's."""
-    a, b = spans[max(0, at - 1)][0], spans[at][1]
-    parts = tuple((s - a, e - a) for s, e in spans[max(0, at - 1) : at + 1])
-    moved = (answer[0] - a, answer[1] - a) if answer is not None else None
-    return Example(question, text[a:b], moved, golds, kind, parts, parts[-1])
+    first), its span to come from it."""
+    return _sentences(question, text, spans, max(0, at - 1), at, answer, golds, kind, True)
 
 
 def after_previous(
