@@ -61,7 +61,8 @@ class Example:
     sentence: str
     answer: tuple[int, int] | None  # character offsets into the sentence; None: null answer
     golds: tuple[str, ...]  # every annotator's answer, for scoring
-    kind: str = "answer"  # or a null answer's: "other", "same_article", "swapped"; or "rival"
+    # "answer", or a null answer's: "other", "following", "same_article", "swapped"; or "rival"
+    kind: str = "answer"
     # With --passages, `sentence` is a window of consecutive sentences: their (start, end).
     parts: tuple[tuple[int, int], ...] = ()
     # The characters of `sentence` a span may use (None: all of it): with --reads previous, the
@@ -189,10 +190,10 @@ def examples(
     or, for an article of one paragraph, a window of its own paragraph without the answer.
 
     With previous as well, each training question is read as a "previous" reader reads: its
-    answer sentence after the sentence before it, and as null answers another sentence of its
-    paragraph after the one before it (which may be the answer sentence: a span must come from
-    the sentence read, not from its context) and the sentence of another paragraph of the
-    article sharing most of the question's words after the one before it. Validation stays the
+    answer sentence after the sentence before it, and as null answers the sentence after it
+    (kind "following": a span must come from the sentence read, not from its context), another
+    sentence of its paragraph, and the sentence of another paragraph of the article sharing most
+    of the question's words, each after the one before it. Validation stays the
     passage windows, so that runs compare.
 
     unseen_by: the --questions of the earlier runs whose questions to leave out (_sample)."""
@@ -362,9 +363,9 @@ def after_previous(
     rng: random.Random,
 ) -> list[Example]:
     """A training question read as a "previous" reader reads (see examples): its answer
-    sentence, another sentence of its paragraph and the closest sentence of another paragraph
-    of the article, each after the sentence before it. Empty when the answer sentence and the
-    one before it are longer than a window."""
+    sentence, the sentence after it, another sentence of its paragraph and the closest sentence
+    of another paragraph of the article, each after the sentence before it. Empty when the
+    answer sentence and the one before it are longer than a window."""
     if spans[home][1] - spans[max(0, home - 1)][0] > WINDOW_CHARS:
         return []
     read = [previous_example(question, text, spans, home, answer, golds, "answer")]
@@ -375,6 +376,12 @@ def after_previous(
         and not any(g in text[s:e] for g in golds)
         and e - spans[max(0, k - 1)][0] <= WINDOW_CHARS
     ]
+    # The hardest null answer: the answer is in the context just read, and the sentence read
+    # has the words around it, often a rival of the asked type ("built by the engineer X" after
+    # "volunteers restored it", for who restored it).
+    if home + 1 in others:
+        read.append(previous_example(question, text, spans, home + 1, None, golds, "following"))
+        others.remove(home + 1)
     if others:
         k = rng.choice(others)
         read.append(previous_example(question, text, spans, k, None, golds, "other"))
