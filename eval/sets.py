@@ -211,6 +211,50 @@ def swap_term(question: str, answer: str, elsewhere: list[str], rng: random.Rand
             and not set(tokenize([w])[0]) & here
         }
     )
+    return _replaced(question, word, pool, rng)
+
+
+# A word of the act asked about: a past tense or participle ("restored", "founded").
+_ACT = re.compile(r"[a-z]{3,}ed")
+
+
+def swap_act(question: str, answer: str, elsewhere: list[str], rng: random.Random) -> str | None:
+    """The question with the act it asks about, a past-tense word that the answer holds, replaced
+    by one found elsewhere in the article but not in the answer: the same people and things, an
+    act the answer does not tell of ("Who restored the lighthouse?" of "built by Helga
+    Marstrand" -> "Who painted the lighthouse?"). None when the question names no such act."""
+    from wordfreq import zipf_frequency
+
+    from qa.text import tokenize
+
+    here = set(tokenize([answer])[0])
+    words = re.findall(r"[A-Za-z][\w'-]+", question)
+    stems = tokenize(words) if words else []
+    held = [
+        w
+        for w, ts in zip(words, stems, strict=True)
+        if _ACT.fullmatch(w) and ts and all(t in here for t in ts)
+    ]
+    if not held:
+        return None
+    word = rng.choice(held)
+    asked = set(tokenize([question])[0])
+    pool = sorted(
+        {
+            w
+            for text in elsewhere
+            for w in re.findall(r"[A-Za-z][\w'-]+", text)
+            if _ACT.fullmatch(w)
+            and 2.5 < zipf_frequency(w, "en") < 5.5
+            and not set(tokenize([w])[0]) & (here | asked)
+        }
+    )
+    return _replaced(question, word, pool, rng)
+
+
+def _replaced(question: str, word: str, pool: list[str], rng: random.Random) -> str | None:
+    """The question with its first `word` replaced by a word drawn from pool; None when pool is
+    empty."""
     if not pool:
         return None
     # Bounded by what the words were found as, not \b: "Descartes'" ends in an apostrophe.

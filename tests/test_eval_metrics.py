@@ -202,3 +202,23 @@ def test_a_swapped_question_asks_for_what_the_answer_sentence_lacks() -> None:
     plural = "How did Descartes' ideas spread?"
     swapped = swap_term(plural, "Descartes' ideas spread fast.", elsewhere, random.Random(0))
     assert swapped is not None and "Descartes" not in swapped
+
+
+def test_an_act_swapped_question_asks_of_an_act_the_answer_does_not_tell_of() -> None:
+    from eval.sets import swap_act
+
+    answer = "A group of forty volunteers has completed a restoration of the Karsvik lighthouse."
+    elsewhere = ["The tower was designed and painted in 1871.", "It reopened, as planned."]
+    question = "Who restored the Karsvik lighthouse?"
+    swapped = {swap_act(question, answer, elsewhere, random.Random(k)) for k in range(20)}
+    # The act asked about is one the answer tells of ("restoration"); its stand-in is a past
+    # tense found elsewhere, neither in the answer nor in the question, names untouched.
+    assert swapped == {
+        "Who designed the Karsvik lighthouse?",
+        "Who painted the Karsvik lighthouse?",
+        "Who reopened the Karsvik lighthouse?",
+        "Who planned the Karsvik lighthouse?",
+    }
+    # No act of the answer's in the question, or none elsewhere to put in its place.
+    assert swap_act("Who owns the Karsvik lighthouse?", answer, elsewhere, random.Random(0)) is None
+    assert swap_act(question, answer, ["The lighthouse was restored."], random.Random(0)) is None

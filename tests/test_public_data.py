@@ -260,9 +260,10 @@ def test_a_previous_reader_trains_on_each_sentence_after_the_one_before_it(
 ) -> None:
     """--passages --reads previous reads each training question's answer sentence after the
     sentence before it, and as null answers the sentence after it, another sentence of its
-    paragraph and the closest sentence of another paragraph, each after the one before it: a
-    span may only come from the sentence read (reach), and one whose context holds the answer
-    is still a null answer. Validation is the passage windows."""
+    paragraph and the closest sentence of another paragraph, each after the one before it, and
+    the answer sentence asked of another act: a span may only come from the sentence read
+    (reach), and one whose context holds the answer is still a null answer. Validation is the
+    passage windows."""
     from eval.train import spans
     from qa.answer.readers import ReaderConfig, build
 
@@ -281,8 +282,30 @@ def test_a_previous_reader_trains_on_each_sentence_after_the_one_before_it(
             assert r.answer is not None
             assert r.reach[0] <= r.answer[0] and r.answer[1] <= r.reach[1]
             assert r.sentence[r.answer[0] : r.answer[1]] in r.golds
+        elif r.kind == "act_swapped":  # the answer sentence, asked of another act
+            assert r.answer is None and any(g in reached for g in r.golds)
         else:
             assert r.answer is None and not any(g in reached for g in r.golds)
+    # An act-swapped question is a question asked of the same sentence with one past-tense
+    # word replaced.
+    asked: dict[tuple[tuple[str, ...], str], list[list[str]]] = {}
+    for r in read:
+        if r.kind == "answer":
+            asked.setdefault((r.golds, r.sentence), []).append(r.question.split())
+
+    def one_act_apart(before: list[str], after: list[str]) -> bool:
+        changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+        return len(changed) == 1 and all(w.rstrip("?,.").endswith("ed") for w in changed[0])
+
+    acts = [r for r in read if r.kind == "act_swapped"]
+    assert len(acts) > 0.1 * kinds["answer"]
+    for r in acts:
+        after = r.question.split()
+        assert any(
+            one_act_apart(before, after)
+            for before in asked[r.golds, r.sentence]
+            if len(before) == len(after)
+        )
     # The null answers include the sentence after each answer sentence, read after it.
     following = [r for r in read if r.kind == "following"]
     assert len(following) > 0.5 * kinds["answer"]

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.metrics import exact_match, f1
-from eval.sets import swap_term
+from eval.sets import swap_act, swap_term
 from eval.train.common import (
     Paragraph,
     fine_tune,
@@ -61,7 +61,8 @@ class Example:
     sentence: str
     answer: tuple[int, int] | None  # character offsets into the sentence; None: null answer
     golds: tuple[str, ...]  # every annotator's answer, for scoring
-    # "answer", or a null answer's: "other", "following", "same_article", "swapped"; or "rival"
+    # "answer"; a null answer's: "other", "following", "same_article", "swapped",
+    # "act_swapped"; or "rival"
     kind: str = "answer"
     # With --passages, `sentence` is a window of consecutive sentences: their (start, end).
     parts: tuple[tuple[int, int], ...] = ()
@@ -193,8 +194,10 @@ def examples(
     answer sentence after the sentence before it, and as null answers the sentence after it
     (kind "following": a span must come from the sentence read, not from its context), another
     sentence of its paragraph, and the sentence of another paragraph of the article sharing most
-    of the question's words, each after the one before it. Validation stays the
-    passage windows, so that runs compare.
+    of the question's words, each after the one before it; and, where the question asks of an
+    act the answer sentence tells of, the answer sentence asked of an act it does not tell of
+    (eval.sets.swap_act, kind "act_swapped": "who restored it" of "built by X"). Validation
+    stays the passage windows, so that runs compare.
 
     unseen_by: the --questions of the earlier runs whose questions to leave out (_sample)."""
     if passages:
@@ -303,6 +306,7 @@ def passage_examples(
     window of its paragraph, with a null-answer window; with previous, the training questions
     read after the sentence before (see examples)."""
     rng, mine, by_title, asked, held = _sample(path, questions, unseen_by)
+    act_rng = random.Random(SEED + 2)  # its own source: the other draws stay as they were
     train: list[Example] = []
     valid: list[Example] = []
     answers = {"train": 0, "valid": 0}
@@ -320,7 +324,7 @@ def passage_examples(
         question = qa["question"].strip()
         if previous and into is train:
             read = after_previous(
-                question, text, spans, home, (a, b), golds, mine, by_title, n, rng
+                question, text, spans, home, (a, b), golds, mine, by_title, n, rng, act_rng
             )
             train.extend(read)
             answers[part] += bool(read)
@@ -361,14 +365,21 @@ def after_previous(
     by_title: dict[str, list[int]],
     n: int,
     rng: random.Random,
+    act_rng: random.Random,
 ) -> list[Example]:
     """A training question read as a "previous" reader reads (see examples): its answer
     sentence, the sentence after it, another sentence of its paragraph and the closest sentence
-    of another paragraph of the article, each after the sentence before it. Empty when the
-    answer sentence and the one before it are longer than a window."""
+    of another paragraph of the article, each after the sentence before it, and the answer
+    sentence asked of another act (swap_act; drawn from act_rng). Empty when the answer sentence
+    and the one before it are longer than a window."""
     if spans[home][1] - spans[max(0, home - 1)][0] > WINDOW_CHARS:
         return []
     read = [previous_example(question, text, spans, home, answer, golds, "answer")]
+    elsewhere = [mine[m].text for m in by_title[mine[n].title] if m != n]
+    seen = text[spans[max(0, home - 1)][0] : spans[home][1]]
+    act = swap_act(question, seen, elsewhere, act_rng)
+    if act is not None:
+        read.append(previous_example(act, text, spans, home, None, golds, "act_swapped"))
     others = [
         k
         for k, (s, e) in enumerate(spans)
