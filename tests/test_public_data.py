@@ -322,6 +322,14 @@ def test_a_previous_reader_trains_on_each_sentence_after_the_one_before_it(
         assert used and all(r.reach[0] <= a and b <= r.reach[1] for a, b in used)
         if r.answer is not None:
             assert int(starts[k]) > 0
+    # --nulls keeps only the named null kinds, from the same draws.
+    kept = ("other", "same_article")
+    fewer, fewer_valid = spans.examples(
+        small, questions=300, passages=True, previous=True, nulls=kept
+    )
+    assert fewer_valid == valid
+    assert fewer == [r for r in read if r.kind == "answer" or r.kind in kept]
+    assert {r.kind for r in fewer} == {"answer", *kept}
 
 
 def test_a_further_reader_run_reads_only_questions_the_earlier_runs_did_not(

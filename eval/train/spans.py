@@ -23,7 +23,7 @@ import argparse
 import json
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from itertools import islice
@@ -92,6 +92,8 @@ WINDOW_CHARS = 1000
 WINDOW_STOP = 0.15
 # The word pieces a passage reader reads at once (reader.json's max_length).
 PASSAGE_LENGTH = 320
+# The null answers a "previous" reader's training questions give (after_previous).
+PREVIOUS_NULLS = ("act_swapped", "following", "other", "same_article")
 
 
 def window(
@@ -173,6 +175,7 @@ def examples(
     passages: bool = False,
     unseen_by: Sequence[int] = (),
     previous: bool = False,
+    nulls: Collection[str] = PREVIOUS_NULLS,
 ) -> tuple[list[Example] | list[Group], list[Example]]:
     """(training, validation) examples from `questions` sampled questions of the reader
     paragraphs. With near_misses (a share of the questions, 0 to 1), each of those questions
@@ -196,12 +199,13 @@ def examples(
     sentence of its paragraph, and the sentence of another paragraph of the article sharing most
     of the question's words, each after the one before it; and, where the question asks of an
     act the answer sentence tells of, the answer sentence asked of an act it does not tell of
-    (eval.sets.swap_act, kind "act_swapped": "who restored it" of "built by X"). Validation
+    (eval.sets.swap_act, kind "act_swapped": "who restored it" of "built by X"); nulls names
+    which of those null kinds to keep (the draws are the same whichever are kept). Validation
     stays the passage windows, so that runs compare.
 
     unseen_by: the --questions of the earlier runs whose questions to leave out (_sample)."""
     if passages:
-        return passage_examples(path, questions, unseen_by, previous)
+        return passage_examples(path, questions, unseen_by, previous, nulls)
     rng, mine, by_title, asked, held = _sample(path, questions, unseen_by)
     near_rng = random.Random(SEED + 1)
     groups: list[Group] = []
@@ -300,7 +304,11 @@ def _answer(
 
 
 def passage_examples(
-    path: Path, questions: int, unseen_by: Sequence[int] = (), previous: bool = False
+    path: Path,
+    questions: int,
+    unseen_by: Sequence[int] = (),
+    previous: bool = False,
+    nulls: Collection[str] = PREVIOUS_NULLS,
 ) -> tuple[list[Example], list[Example]]:
     """examples(passages=True): the same questions as examples() samples, each read in a
     window of its paragraph, with a null-answer window; with previous, the training questions
@@ -326,6 +334,7 @@ def passage_examples(
             read = after_previous(
                 question, text, spans, home, (a, b), golds, mine, by_title, n, rng, act_rng
             )
+            read = [r for r in read if r.kind == "answer" or r.kind in nulls]
             train.extend(read)
             answers[part] += bool(read)
             continue
@@ -746,6 +755,7 @@ def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: igno
         args.passages,
         args.unseen_by,
         previous=args.passages and args.reads == "previous",
+        nulls=args.nulls,
     )
     lists = [] if args.passages else rivals_of(valid, args.squad)
     print(f"{len(data)} training items, {len(valid)} validation", file=sys.stderr)
@@ -844,6 +854,14 @@ def main(argv: list[str] | None = None) -> int:
         "(validation reads the same passage windows either way).",
     )
     parser.add_argument(
+        "--nulls",
+        nargs="+",
+        choices=PREVIOUS_NULLS,
+        default=list(PREVIOUS_NULLS),
+        help="With --reads previous, the null answers each training question gives (all by "
+        "default; see examples()).",
+    )
+    parser.add_argument(
         "--group-by-length",
         action="store_true",
         help="Batch examples of about the same length together (less padding: --passages "
@@ -868,6 +886,7 @@ def main(argv: list[str] | None = None) -> int:
         "rival_weight": args.rival_weight,
         "passages": args.passages,
         "unseen_by": args.unseen_by,
+        "nulls": args.nulls if reads == "previous" else None,
         "group_by_length": args.group_by_length,
         "epochs": args.epochs,
         "init": str(args.init) if args.init else None,
