@@ -215,8 +215,9 @@ def test_span_training_labels_point_at_the_answer_word_pieces() -> None:
 
 def test_span_validation_ranks_the_answer_sentence_in_each_reading() -> None:
     """The trainer's ranking figures read each window whole, each sentence after the one
-    before it and each sentence alone; the shipped reader ranks the answering sentence of the
-    bridge passage first in all three, and a one-sentence window is not ranked."""
+    before it and each sentence alone, and rank by the mean of the last two; the shipped reader
+    ranks the answering sentence of the bridge passage first in all four, and a one-sentence
+    window is not ranked."""
     from eval.train.common import load_init
     from eval.train.spans import Example, in_context_first
     from qa.answer.readers import build
@@ -242,16 +243,18 @@ def test_span_validation_ranks_the_answer_sentence_in_each_reading() -> None:
         "answer_sentence_first_in_context": 1.0,
         "answer_sentence_first_after_previous": 1.0,
         "answer_sentence_first_alone": 1.0,
+        "answer_sentence_first_both": 1.0,
         "windows_ranked": 3,
     }
 
 
-def _reader_reading(tmp_path: Path, reads: str) -> SpanReader:
+def _reader_reading(tmp_path: Path, reads: str, precision: str = "auto") -> SpanReader:
     """The shipped reader's weights, reading as `reads` says."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     config = json.loads((SPAN_READER_DIR / CONFIG).read_text())
     shutil.copy(SPAN_READER_DIR / WEIGHTS, tmp_path / WEIGHTS)
     (tmp_path / CONFIG).write_text(json.dumps(config | {"reads": reads}))
-    return SpanReader(tmp_path)
+    return SpanReader(tmp_path, precision)
 
 
 def _in_passage(sentences: list[str]) -> list[InPassage]:
@@ -347,6 +350,45 @@ def test_a_previous_reader_reads_each_sentence_after_the_one_before_it(
     assert found[1] is not None and found[1].text == "516 metres"
     margins = [f.margin for f in found if f]
     assert max(range(len(BRIDGE)), key=lambda i: margins[i]) == 1, margins
+
+
+LIGHTHOUSE = [
+    "A group of forty volunteers has completed a three-year restoration of the Karsvik "
+    "lighthouse, the oldest working light on the northern coast.",
+    "The tower, built in 1871 by the engineer Helga Marstrand, had been closed since a storm "
+    "cracked its lantern room in 2019.",
+    "The light will be switched on again on 14 June.",
+]
+
+
+def test_a_both_reader_averages_the_sentence_read_alone_and_after_the_one_before(
+    tmp_path: Path,
+) -> None:
+    """Each sentence is read alone and after the sentence before it; its span is decoded from
+    the mean of the two readings' logits, so its margin is at most the mean of the two
+    readings' margins, and equal to it where both readings pick the same span (the first
+    sentence of a passage is read alone both times)."""
+    readers = {
+        reads: _reader_reading(tmp_path / reads, reads, "float32")
+        for reads in ("sentence", "previous", "both")
+    }
+    for sentences, question in [
+        (BRIDGE, "How long is the bridge?"),
+        (LIGHTHOUSE, "Who restored the Karsvik lighthouse?"),
+        (LIGHTHOUSE, "When was the lighthouse built?"),
+    ]:
+        items = _in_passage(sentences)
+        alone, after, both = (readers[r].read(question, items) for r in readers)
+        for k, (a, p, b) in enumerate(zip(alone, after, both, strict=True)):
+            assert a is not None and p is not None and b is not None
+            assert sentences[k][b.start : b.end] == b.text
+            mean = (a.margin + p.margin) / 2
+            assert b.margin <= mean + 1e-3, (question, k, a, p, b)
+            if (a.start, a.end) == (p.start, p.end):
+                assert b.margin == pytest.approx(mean, abs=1e-3)
+                assert (b.start, b.end) == (a.start, a.end)
+        assert both[0] is not None and alone[0] is not None
+        assert both[0].margin == pytest.approx(alone[0].margin, abs=1e-3)
 
 
 def test_a_reader_folder_of_an_unknown_reading_is_refused(tmp_path: Path) -> None:

@@ -611,7 +611,8 @@ def in_context_first(
     sentences, each sentence's margin that of its best span inside it, when the window is read
     whole ("in_context", as a passage reader reads), each sentence after the one before it
     ("after_previous", as a "previous" reader reads) and each sentence alone ("alone", as a
-    sentence reader reads)."""
+    sentence reader reads); and by the mean of the last two margins ("both", as a "both"
+    reader reads)."""
     import torch
 
     rows = [r for r in valid if r.answer is not None and len(r.parts) > 1]
@@ -621,6 +622,7 @@ def in_context_first(
         "alone": lambda parts, j: parts[j],
     }
     first = {}
+    margins: dict[str, list[float]] = {}
     for name, reach in readings.items():
         # What this reading reads for each sentence of each window: (row, sentence, from,
         # to); a window read for several sentences is read once.
@@ -649,6 +651,11 @@ def in_context_first(
             a, b = rows[n].parts[j]
             best = decode_span(starts, ends, words & (spans[:, 0] >= a) & (spans[:, 1] <= b))
             found.append(best[2] if best else float("-inf"))
+        margins[name] = found
+    margins["both"] = [
+        (a + b) / 2 for a, b in zip(margins["after_previous"], margins["alone"], strict=True)
+    ]
+    for name, found in margins.items():
         hits = at = 0
         for row in rows:
             mine = found[at : at + len(row.parts)]

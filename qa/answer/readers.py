@@ -39,7 +39,7 @@ MAX_SPAN_TOKENS = 16  # the longest short answer the reader gives, in word piece
 SPAN_READER_DIR = WEIGHTS_DIR / "span_reader"
 # The head's outputs by task. "span" (the span reader): each token's start and end logits.
 OUTPUTS = {"span": 2}
-READS = ("sentence", "passage", "previous")
+READS = ("sentence", "passage", "previous", "both")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,9 @@ class ReaderConfig:
     # What one pass reads beside the question: "sentence" (each sentence alone), "passage" (a
     # retrieved chunk whole, every sentence of it scored by its best span inside it) or
     # "previous" (each sentence after the one before it in its chunk, which often names who
-    # "he" or "it" is; its span from the sentence itself).
+    # "he" or "it" is; its span from the sentence itself) or "both" (each sentence alone and
+    # after the one before it, the two readings' logits averaged: the context names who "he"
+    # is, the sentence alone keeps a neighbour's answer from lending this sentence its words).
     reads: str = "sentence"
 
     @classmethod
@@ -339,6 +341,8 @@ class SpanReader:
         reads = self.config.reads
         if reads == "sentence" or not items:
             return self.find(question, [item.text[item.start : item.end] for item in items])
+        if reads == "both":
+            return self._read_both(question, items)
         import torch
 
         froms = [0 if reads == "passage" or item.before is None else item.before for item in items]
@@ -370,6 +374,61 @@ class SpanReader:
             x, y = word_bounds(sentence, start, offsets[at[k]][j][1] + shift - item.start)
             found.append(Found(x, y, sentence[x:y], margin))
         return found
+
+    def _read_both(self, question: str, items: Sequence[InPassage]) -> list[Found | None]:
+        """read() for a "both" reader: each sentence read alone and after the sentence before
+        it, in one batch; each word piece's start and end logits (and the null answer's) are
+        the mean of the two readings', and the span is decoded from those."""
+        import torch
+
+        sentences = [item.text[item.start : item.end] for item in items]
+        froms = [item.start if item.before is None else item.before for item in items]
+        windows = [item.text[f : item.end] for item, f in zip(items, froms, strict=True)]
+        texts = list(dict.fromkeys([*sentences, *windows]))
+        with self._lock:
+            batch, offsets = self._pairs([as_asked(question)] * len(texts), texts)
+        with share(), torch.inference_mode():
+            starts, ends = span_logits(self._encoder, self._head, batch, self._fast)
+        inside = batch_sentence_tokens(batch, offsets, [len(t) for t in texts]).tolist()
+        row = {text: k for k, text in enumerate(texts)}
+        alone = [row[s] for s in sentences]
+        mean_starts, mean_ends = starts[alone].clone(), ends[alone].clone()
+        allowed = torch.zeros(mean_starts.shape, dtype=torch.bool)
+        for k, (item, f) in enumerate(zip(items, froms, strict=True)):
+            a, w = alone[k], row[windows[k]]
+            there = _aligned(offsets[w], inside[w], item.start - f)
+            # The same word pieces in both readings, and the null answer's [CLS].
+            pairs = [(0, 0)] + [
+                (t, there[key])
+                for key, t in _aligned(offsets[a], inside[a], 0).items()
+                if key in there
+            ]
+            ts = torch.tensor([t for t, _ in pairs])
+            us = torch.tensor([u for _, u in pairs])
+            mean_starts[k, ts] = (starts[a, ts] + starts[w, us]) / 2
+            mean_ends[k, ts] = (ends[a, ts] + ends[w, us]) / 2
+            allowed[k, ts[1:]] = True
+        found: list[Found | None] = []
+        for k, best in enumerate(decode_spans(mean_starts, mean_ends, allowed)):
+            if best is None:
+                found.append(None)
+                continue
+            i, j, margin = best
+            x, y = word_bounds(sentences[k], offsets[alone[k]][i][0], offsets[alone[k]][j][1])
+            found.append(Found(x, y, sentences[k][x:y], margin))
+        return found
+
+
+def _aligned(
+    offsets: list[tuple[int, int]], inside: list[bool], shift: int
+) -> dict[tuple[int, int], int]:
+    """The sentence's word pieces of one pair by their character offsets into the sentence
+    (the pair's passage starting `shift` characters before it)."""
+    return {
+        (a - shift, b - shift): t
+        for t, ((a, b), ok) in enumerate(zip(offsets, inside, strict=False))
+        if ok and a >= shift
+    }
 
 
 def _best_spans(
