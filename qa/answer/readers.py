@@ -378,7 +378,8 @@ class SpanReader:
     def _read_both(self, question: str, items: Sequence[InPassage]) -> list[Found | None]:
         """read() for a "both" reader: each sentence read alone and after the sentence before
         it, in one batch; each word piece's start and end logits (and the null answer's) are
-        the mean of the two readings', and the span is decoded from those."""
+        the mean of the two readings', and the span is decoded from those (of the word pieces
+        both readings hold: truncation may cut a long pair short)."""
         import torch
 
         sentences = [item.text[item.start : item.end] for item in items]
