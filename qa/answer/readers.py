@@ -329,7 +329,8 @@ class SpanReader:
             batch, offsets = self._pairs([as_asked(question)] * len(sentences), list(sentences))
         with share(), torch.inference_mode():
             starts, ends = span_logits(self._encoder, self._head, batch, self._fast)
-        return _best_spans(sentences, batch, offsets, starts, ends)
+        allowed = batch_sentence_tokens(batch, offsets, [len(s) for s in sentences])
+        return _best_spans(sentences, offsets, starts, ends, allowed)
 
     def read(self, question: str, items: Sequence[InPassage]) -> list[Found | None]:
         """Each sentence's best span, the sentence given in its passage. As the reader was
@@ -409,15 +410,7 @@ class SpanReader:
             mean_starts[k, ts] = (starts[a, ts] + starts[w, us]) / 2
             mean_ends[k, ts] = (ends[a, ts] + ends[w, us]) / 2
             allowed[k, ts[1:]] = True
-        found: list[Found | None] = []
-        for k, best in enumerate(decode_spans(mean_starts, mean_ends, allowed)):
-            if best is None:
-                found.append(None)
-                continue
-            i, j, margin = best
-            x, y = word_bounds(sentences[k], offsets[alone[k]][i][0], offsets[alone[k]][j][1])
-            found.append(Found(x, y, sentences[k][x:y], margin))
-        return found
+        return _best_spans(sentences, [offsets[a] for a in alone], mean_starts, mean_ends, allowed)
 
 
 def _aligned(
@@ -434,14 +427,14 @@ def _aligned(
 
 def _best_spans(
     sentences: Sequence[str],
-    batch: Any,
     offsets: list[list[tuple[int, int]]],
     starts: Any,
     ends: Any,
+    allowed: Any,
 ) -> list[Found | None]:
-    """Each sentence's best span in whole words, from its pair's start and end logits; None when
-    truncation left none of its word pieces."""
-    allowed = batch_sentence_tokens(batch, offsets, [len(s) for s in sentences])
+    """Each sentence's best span in whole words, from its start and end logits over the word
+    pieces allowed (offsets into the sentence); None where none is allowed (truncation left
+    none of its word pieces)."""
     found: list[Found | None] = []
     for k, (sentence, best) in enumerate(
         zip(sentences, decode_spans(starts, ends, allowed), strict=True)
