@@ -278,6 +278,13 @@ def summarize(results: list[Result]) -> dict[str, Any]:
         "latency_p50_ms": round(metrics.percentile(latencies, 50), 1),
         "latency_p95_ms": round(metrics.percentile(latencies, 95), 1),
     }
+    # Questions whose paragraph was held out of the index (--holdout) count as right only when
+    # declined; this says how many were instead answered with their answer from another passage.
+    held_out = [r for r in unanswerable if r.expected]
+    if held_out:
+        out["held_out_answered_right"] = share(
+            [r.answered and metrics.contains_any(r.answer, r.expected) for r in held_out]
+        )
     if ranks:
         for k in (1, 5, 10):
             out[f"hit@{k}"] = round(metrics.hit_at(ranks, k)["score"], 4)

@@ -21,6 +21,7 @@ ROWS = [
     ("answer_accuracy", "answer accuracy"),
     ("abstention_accuracy", "abstention accuracy"),
     ("false_abstention_rate", "false abstention rate"),
+    ("held_out_answered_right", "held out, answered right from elsewhere"),
     ("evidence_rate", "evidence cited"),
     ("quote_mismatches", "quote mismatches"),
     ("hit@1", "hit@1"),

@@ -145,11 +145,29 @@ def test_summary_and_gates() -> None:
     assert summary["exact_match"] == 0.5 and summary["f1"] == 0.75
     assert summary["accuracy_by_kind"] == {"answerable": 0.5, "unanswerable": 1.0}
     assert summary["ece"] == pytest.approx(0.1)  # one answer given, at 0.9, and right
+    assert summary["held_out_answered_right"] == 0.0
     run = Run("demo", results)
     assert gate_failures([run], {"min_accuracy": 0.6}) == []
     assert gate_failures([run], {"min_accuracy": 0.7}) == ["demo: accuracy 0.6667 < 0.7"]
     bad = Run("bad", [_result(quote_mismatches=2)])
     assert "2 quotes do not match" in gate_failures([bad], {})[0]
+
+
+def test_held_out_questions_answered_from_elsewhere_are_counted_apart() -> None:
+    """A question whose paragraph was held out of the index is right only when declined; the
+    summary also says how many were answered with their answer from another passage. Questions
+    with no answer anywhere (an empty accept list) are not among them."""
+    held = dict(kind="unanswerable", answerable=False, rank=None, em=None, f1=None)
+    results = [
+        _result(id="a", correct=False, answer="It was x. [1]", **held),
+        _result(id="b", correct=False, answer="It was y. [1]", **held),
+        _result(id="c", correct=True, answered=False, answer="The articles don't say.", **held),
+        _result(id="d", correct=False, expected=[], answer="It was x. [1]", **held),
+    ]
+    summary = summarize(results)
+    assert summary["held_out_answered_right"] == pytest.approx(1 / 3, abs=1e-4)
+    assert summary["abstention_accuracy"] == 0.25
+    assert "held_out_answered_right" not in summarize([_result()])
 
 
 def test_set_loader_reports_bad_lines(tmp_path: Path) -> None:
