@@ -131,6 +131,39 @@ def test_the_reader_reads_as_many_sentences_as_the_judge_was_fitted_on(
     assert reader.sentences == (read_top or len(sentences_of(passages)))
 
 
+def test_a_judge_fitted_on_whole_passages_reads_every_sentence_of_its_best_few(
+    indexed: Service,
+) -> None:
+    """read_passages C: the reader reads every sentence of the C passages whose best sentences
+    the first ranker ranks highest, and no sentence of the others."""
+    from dataclasses import replace
+
+    from qa.answer.decisions import to_read
+
+    first = [0.1, 0.9, 0.3, 0.8, 0.2, 0.7]
+    of = ["a", "b", "a", "c", "c", "b"]
+    assert to_read(first, 6, 2, of) == [1, 3, 5, 4]
+    assert to_read(first, 2) == [1, 3]
+
+    model = load_model()
+    model = replace(model, judge=replace(model.judge, read_passages=1))
+    reader = Counting(load_span_reader())
+    question = "Which air base did the F-16 jets fly from?"
+    passages = indexed.search(question)
+    assert len(passages) > 1
+    draft = ExtractiveAnswerer(model=model, spans=reader).answer(
+        question, passages, indexed.term_weight
+    )
+    sentences = sentences_of(passages)
+    ranked = [
+        load_model().ranker(row)
+        for row in sentence_features(Question.parse(question, indexed.term_weight), sentences)
+    ]
+    top = sentences[max(range(len(sentences)), key=lambda i: ranked[i])].rank
+    assert reader.sentences == sum(s.rank == top for s in sentences)
+    assert draft.citations and draft.citations[0].quote in passages[top].chunk.text
+
+
 class Unread:
     """A span reader that must not be asked: every sentence's span is already known."""
 

@@ -181,6 +181,7 @@ def _rows(count: int, sentences: int = 12) -> list[dict[str, object]]:
                 "answerable": answerable,
                 "kind": kind,
                 "words": [12] * sentences,
+                "ranks": [i * 5 // sentences for i in range(sentences)],
                 "passages": 5,
             }
         )
@@ -203,3 +204,50 @@ def test_the_answer_model_records_how_many_sentences_its_reader_reads(
     assert main(["--rows", str(rows), "--out", str(out), *given]) == 0
     assert json.loads(out.read_text())["judge"]["read_top"] == saved
     assert load_model(out).judge.read_top == saved
+
+
+def test_the_answer_model_records_how_many_passages_its_reader_reads(tmp_path: Path) -> None:
+    """--read-passages C fits the judge on every sentence of the first ranker's best C passages
+    and records C, so the answerer reads the same; a count below one is refused."""
+    import json
+
+    from eval.train.answerer import main
+    from qa.answer.model import load_model
+
+    rows, out = tmp_path / "rows.json", tmp_path / "model.json"
+    rows.write_text(json.dumps(_rows(400)))
+    assert main(["--rows", str(rows), "--out", str(out), "--read-passages", "2"]) == 0
+    assert load_model(out).judge.read_passages == 2
+    with pytest.raises(SystemExit) as refused:
+        main(["--rows", str(rows), "--out", str(out), "--read-passages", "0"])
+    assert refused.value.code == 2
+
+
+def test_near_misses_can_teach_the_second_stage(tmp_path: Path) -> None:
+    """--staged-near-misses fits the second stage on the near misses' sentences too: where they
+    lack the question's most specific word yet draw high span margins, it learns to trust such
+    a sentence less than from the answerable questions alone, and records that it did."""
+    import json
+
+    from eval.train.answerer import main
+    from qa.answer.model import load_model
+
+    rows = _rows(400)
+    for r in rows:
+        near = not r["answerable"]
+        for i, f in enumerate(r["features"]):  # type: ignore[attr-defined]
+            f["missing"] = 1.0 if near else float(i % 2)
+        if near:
+            r["reader"] = [4.0] * len(r["reader"])  # type: ignore[arg-type]
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps(rows))
+    weights = {}
+    for staged in (False, True):
+        out = tmp_path / f"model{staged}.json"
+        assert (
+            main(["--rows", str(path), "--out", str(out)] + ["--staged-near-misses"] * staged) == 0
+        )
+        final = load_model(out).judge.final
+        weights[staged] = dict(zip(final.features, final.coef, strict=True))["missing"]
+        assert json.loads(out.read_text())["trained_on"]["staged_near_misses"] is staged
+    assert weights[True] < weights[False] - 0.15, weights

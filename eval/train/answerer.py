@@ -151,6 +151,7 @@ def collect(
                     "question": item.question,
                     "texts": [s.text for s in sentences],
                     "articles": [s.passage.chunk.article_id for s in sentences],
+                    "ranks": [s.rank for s in sentences],  # which retrieved passage
                     "reader": [span_margin(f.margin if f else None) for f in found],
                     "spans": [f.text if f else None for f in found],
                     "gold": [answerable and contains_any(s.text, item.accept) for s in sentences],
@@ -207,16 +208,17 @@ def _judge(
     judged: list[dict],  # type: ignore[type-arg]
     first: dict[int, list[float]],
     read_top: int | None = READ_TOP,
+    read_passages: int | None = None,
 ) -> _Judged:
     """The second stage from `learn` (the sentences the reader reads, the first ranker's best
-    read_top as at run time), then the second-sentence rule, the confidence and its threshold
-    from `conf_rows`."""
+    read_top, or every sentence of read_passages passages, as at run time), then the
+    second-sentence rule, the confidence and its threshold from `conf_rows`."""
     from sklearn.linear_model import LogisticRegression
 
     fx, fy = [], []
     for r in learn:
         p = first[id(r)]
-        for i in to_read(p, read_top):
+        for i in _to_read(r, p, read_top, read_passages):
             fx.append(_vector(final_row(p[i], r["reader"][i], r["features"][i]), FINAL_FEATURES))
             fy.append(r["gold"][i])
     final = _linear(
@@ -229,7 +231,7 @@ def _judge(
     def read(r: dict) -> tuple[list[float], dict[int, float]]:  # type: ignore[type-arg]
         """Final probabilities as the answerer computes them, and the reader's logits."""
         p = first[id(r)]
-        reader = {i: r["reader"][i] for i in to_read(p, read_top)}
+        reader = {i: r["reader"][i] for i in _to_read(r, p, read_top, read_passages)}
         return final_probabilities(final, p, reader, r["features"]), reader
 
     probs = {id(r): read(r) for r in judged}
@@ -276,6 +278,7 @@ def _judge(
         "threshold": threshold,
         "second_ratio": second_ratio,
         "read_top": read_top,
+        "read_passages": read_passages,
         "calibration_accuracy": round(accuracy, 4),
         "calibrated_for_unanswerable": calibration.share,
         "calibration_error_by_unanswerable": calibration.errors,
@@ -287,6 +290,20 @@ def _judge(
         by_row,
         {id(r): contained(r, second_ratio) for r in judged},
     )
+
+
+def _to_read(
+    r: dict,  # type: ignore[type-arg]
+    first: list[float],
+    read_top: int | None,
+    read_passages: int | None,
+) -> list[int]:
+    """decisions.to_read for a row: its sentences' passages are their retrieval ranks (rows
+    collected before those were kept give their articles, one chunk each for SQuAD's
+    paragraphs but for the few long enough for two)."""
+    if read_passages is None:
+        return to_read(first, read_top)
+    return to_read(first, read_top, read_passages, r.get("ranks") or r["articles"])
 
 
 def _threshold(
@@ -379,6 +396,8 @@ def fit(
     questions: int,
     argv: list[str] | None = None,
     read_top: int | None = READ_TOP,
+    read_passages: int | None = None,
+    staged_near_misses: bool = False,
 ) -> dict:  # type: ignore[type-arg]
     from sklearn.linear_model import LogisticRegression
 
@@ -389,7 +408,8 @@ def fit(
     rng.shuffle(swapped)
     half = len(rows) // 2
     rank_rows, conf_rows = rows[:half], rows[half:]
-    # Half the swapped near misses teach the confidence; the other half only check it.
+    # Half the swapped near misses teach the confidence (and with staged_near_misses, the second
+    # stage); the other half only check the model.
     taught, unseen_swapped = swapped[: len(swapped) // 2], swapped[len(swapped) // 2 :]
     conf_rows = conf_rows + taught
 
@@ -402,7 +422,11 @@ def fit(
     )
     first = {id(r): [ranker(f) for f in r["features"]] for r in rows + swapped}
     judged = conf_rows + unseen_swapped
-    judge = _judge(learn, conf_rows, judged, first, read_top)
+    # The second stage learns to rank the answerable questions' sentences; staged_near_misses
+    # adds the near misses of its half (off-index questions and the taught swapped ones, every
+    # sentence they read a wrong one), as the answerer meets them.
+    staged_rows = rank_rows + taught if staged_near_misses else learn
+    judge = _judge(staged_rows, conf_rows, judged, first, read_top, read_passages)
 
     def answered(r: dict) -> bool:  # type: ignore[type-arg]
         return judge.confidence(r) >= judge.threshold
@@ -453,6 +477,7 @@ def fit(
             # Rows files without the field hold five passages' sentences a question.
             "passages": sorted({r.get("passages", 5) for r in rows}),
             "containment_by_second_ratio": judge.scores,
+            "staged_near_misses": staged_near_misses,
             "checks": checks,
             "command": " ".join(["python -m eval.train.answerer", *(argv or [])]),
         },
@@ -484,7 +509,22 @@ def main(argv: list[str] | None = None) -> int:
         help="Sentences the reader reads, the first ranker's best K (0: every one, which costs a "
         "passage reader nothing more than the chunks it reads whole).",
     )
+    parser.add_argument(
+        "--read-passages",
+        type=int,
+        metavar="C",
+        help="For a passage reader: read the first ranker's best C passages whole and weigh "
+        "every sentence of them, instead of --read-top sentences.",
+    )
+    parser.add_argument(
+        "--staged-near-misses",
+        action="store_true",
+        help="Fit the second stage on the near misses too (each sentence they read a wrong "
+        "one), not only on the answerable questions' sentences.",
+    )
     args = parser.parse_args(argv)
+    if args.read_passages is not None and args.read_passages < 1:
+        parser.error(f"--read-passages takes a count of 1 or more, got {args.read_passages}")
     if args.read_top < 0:
         parser.error(f"--read-top takes a count (0: every sentence), got {args.read_top}")
     if args.rows and args.rows.exists():
@@ -501,7 +541,14 @@ def main(argv: list[str] | None = None) -> int:
         rows = collect(args.squad, args.questions, args.reader, args.passages)
         if args.rows:
             args.rows.write_text(json.dumps(rows))
-    model = fit(rows, args.questions, sys.argv[1:] if argv is None else argv, args.read_top or None)
+    model = fit(
+        rows,
+        args.questions,
+        sys.argv[1:] if argv is None else argv,
+        args.read_top or None,
+        args.read_passages,
+        args.staged_near_misses,
+    )
     args.out.write_text(json.dumps(model, indent=2) + "\n")
     print(json.dumps(model["trained_on"], indent=2))
     judge = model["judge"]

@@ -18,9 +18,21 @@ MAX_ANSWER_WORDS = 60
 UNREAD = 1e-3  # a sentence the reader did not read ranks after every one it read
 
 
-def to_read(first: Sequence[float], k: int | None = READ_TOP) -> list[int]:
-    """The sentences the reader reads: the first ranker's best k (None: every one)."""
-    return sorted(range(len(first)), key=lambda i: -first[i])[:k]
+def to_read(
+    first: Sequence[float],
+    k: int | None = READ_TOP,
+    passages: int | None = None,
+    of: Sequence[object] = (),
+) -> list[int]:
+    """The sentences the reader reads, best first: the first ranker's best k (None: every one);
+    or, given `passages`, every sentence of that many passages (`of`: each sentence's passage),
+    taken in the order of their best sentences. A passage reader reads its passages whole either
+    way, so the second form weighs all it reads for the same work."""
+    order = sorted(range(len(first)), key=lambda i: -first[i])
+    if passages is None:
+        return order[:k]
+    chosen = list(dict.fromkeys(of[i] for i in order))[:passages]
+    return [i for i in order if of[i] in chosen]
 
 
 def final_probabilities(

@@ -79,7 +79,7 @@ class ExtractiveAnswerer:
             return Ranking(q, sentences, zeros, 0.0, self._bar(judge), judge, {})
         rows = sentence_features(q, sentences)
         first = [self.model.ranker(row) for row in rows]
-        read = to_read(first, judge.read_top)
+        read = to_read(first, judge.read_top, judge.read_passages, [s.rank for s in sentences])
         spans = self.spans.read(question, [sentences[i].in_passage() for i in read])
         found: dict[int, Found | None] = dict(zip(read, spans, strict=True))
         margins = [span_margin(f.margin if f else None) for f in spans]

@@ -72,6 +72,9 @@ class Judge:
     # How many of the first ranker's best sentences the reader reads (None: every one), as the
     # judge was fitted.
     read_top: int | None = READ_TOP
+    # Or, for a passage reader: how many passages it reads whole, the first ranker's order of
+    # their best sentences, every sentence of them weighed (None: read_top sentences).
+    read_passages: int | None = None
 
 
 @dataclass(frozen=True)
@@ -103,5 +106,6 @@ def load_model(path: Path = MODEL_FILE) -> AnswerModel:
             float(d["second_ratio"]),
             # Files without the field were fitted reading READ_TOP sentences.
             d.get("read_top", READ_TOP),
+            d.get("read_passages"),
         ),
     )
