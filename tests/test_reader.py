@@ -289,7 +289,9 @@ def test_a_passage_reader_scores_each_sentence_by_its_spans_in_the_passage(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, question: str, answer: int, span: str
 ) -> None:
     """One pass per distinct passage; each sentence's span lies inside it (offsets into the
-    sentence), and the answering one scores highest."""
+    sentence), and the answering one scores highest with a span holding the answer (weights
+    trained to read sentences alone may take a word more when they read a whole passage:
+    "516 metres long")."""
     import qa.answer.readers as readers
 
     reader = _reader_reading(tmp_path, "passage")
@@ -309,7 +311,7 @@ def test_a_passage_reader_scores_each_sentence_by_its_spans_in_the_passage(
         assert f is not None and s[f.start : f.end] == f.text
     margins = [f.margin for f in found if f]
     assert max(range(len(BRIDGE)), key=lambda i: margins[i]) == answer, margins
-    assert found[answer].text == span  # type: ignore[union-attr]
+    assert found[answer] is not None and span in found[answer].text
     # Two passages, three sentences: two pairs; a sentence truncation cut off finds nothing.
     pairs.clear()
     long = " ".join(["The river was wide and slow that year."] * 80)
@@ -347,7 +349,7 @@ def test_a_previous_reader_reads_each_sentence_after_the_one_before_it(
     assert read == [BRIDGE[0], *(f"{a} {b}" for a, b in pairwise(BRIDGE))]
     for f, s in zip(found, BRIDGE, strict=True):
         assert f is not None and s[f.start : f.end] == f.text
-    assert found[1] is not None and found[1].text == "516 metres"
+    assert found[1] is not None and "516 metres" in found[1].text  # see the passage test
     margins = [f.margin for f in found if f]
     assert max(range(len(BRIDGE)), key=lambda i: margins[i]) == 1, margins
 
@@ -362,33 +364,58 @@ LIGHTHOUSE = [
 
 
 def test_a_both_reader_averages_the_sentence_read_alone_and_after_the_one_before(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each sentence is read alone and after the sentence before it; its span is decoded from
     the mean of the two readings' logits, so its margin is at most the mean of the two
-    readings' margins, and equal to it where both readings pick the same span (the first
-    sentence of a passage is read alone both times)."""
+    readings' margins, and equal to it where both readings pick the same word pieces of the
+    sentence (the first sentence of a passage is read alone both times). The same words can
+    come from different word pieces (a span ending at the sentence's full stop widens to the
+    words before it), so the pieces are compared, not the words."""
+    import qa.answer.readers as module
+
+    picked: list[list[tuple[int, int] | None]] = []
+    decode = module.decode_spans
+
+    def recorded(starts, ends, allowed, *args):  # type: ignore[no-untyped-def]
+        """decode_spans, noting each pair's span in word pieces from the sentence's first."""
+        spans = decode(starts, ends, allowed, *args)
+        firsts = [int(row.nonzero()[0, 0]) if bool(row.any()) else 0 for row in allowed]
+        picked.append(
+            [
+                None if s is None else (s[0] - f, s[1] - f)
+                for s, f in zip(spans, firsts, strict=True)
+            ]
+        )
+        return spans
+
+    monkeypatch.setattr(module, "decode_spans", recorded)
     readers = {
         reads: _reader_reading(tmp_path / reads, reads, "float32")
         for reads in ("sentence", "previous", "both")
     }
+    same_pieces = 0
     for sentences, question in [
         (BRIDGE, "How long is the bridge?"),
         (LIGHTHOUSE, "Who restored the Karsvik lighthouse?"),
         (LIGHTHOUSE, "When was the lighthouse built?"),
     ]:
         items = _in_passage(sentences)
+        picked.clear()
         alone, after, both = (readers[r].read(question, items) for r in readers)
+        pieces_alone, pieces_after, _ = picked
         for k, (a, p, b) in enumerate(zip(alone, after, both, strict=True)):
             assert a is not None and p is not None and b is not None
             assert sentences[k][b.start : b.end] == b.text
             mean = (a.margin + p.margin) / 2
             assert b.margin <= mean + 1e-3, (question, k, a, p, b)
-            if (a.start, a.end) == (p.start, p.end):
+            if pieces_alone[k] == pieces_after[k]:
+                same_pieces += 1
                 assert b.margin == pytest.approx(mean, abs=1e-3)
                 assert (b.start, b.end) == (a.start, a.end)
         assert both[0] is not None and alone[0] is not None
         assert both[0].margin == pytest.approx(alone[0].margin, abs=1e-3)
+    assert same_pieces >= 3  # at least each passage's first sentence
 
 
 def test_a_reader_folder_of_an_unknown_reading_is_refused(tmp_path: Path) -> None:
