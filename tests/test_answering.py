@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -282,6 +283,78 @@ def test_a_model_file_on_other_features_is_refused(tmp_path) -> None:  # type: i
     broken.write_text(json.dumps(data))
     with pytest.raises(ModelMismatch, match="something_else"):
         load_model(broken)
+
+
+class Judging:
+    """Passes the real span reader through, giving every sentence it reads the same verdict."""
+
+    def __init__(self, verdict: float) -> None:
+        self.spans, self.verdict = load_span_reader(), verdict
+
+    def _said(self, found: Sequence[Found | None]) -> list[Found | None]:
+        from dataclasses import replace
+
+        return [None if f is None else replace(f, verdict=self.verdict) for f in found]
+
+    def find(self, question: str, sentences: Sequence[str]) -> Sequence[Found | None]:
+        return self._said(self.spans.find(question, sentences))
+
+    def read(self, question: str, items: Sequence[InPassage]) -> Sequence[Found | None]:
+        return self._said(self.spans.read(question, items))
+
+
+def _weighing_verdicts(tmp_path: Path) -> Path:
+    """The shipped model file with both judge stages weighing the reader's verdict too."""
+    import json
+
+    from qa.answer.model import MODEL_FILE
+
+    data = json.loads(MODEL_FILE.read_text())
+    for stage in ("final", "confidence"):
+        data["judge"][stage]["features"].append("verdict")
+        data["judge"][stage]["coef"].append(0.5)
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_a_model_may_weigh_the_readers_verdict_in_both_stages(tmp_path: Path) -> None:
+    """ "verdict" is the one feature a model file may add; it adds it to a stage whole, once."""
+    import json
+
+    from qa.errors import ModelMismatch
+
+    path = _weighing_verdicts(tmp_path)
+    assert load_model(path).judge.verdict and not load_model().judge.verdict
+    data = json.loads(path.read_text())
+    for n, name in enumerate(["verdicts", "reader"]):  # unknown, and a feature named twice
+        data["judge"]["final"]["features"][-1] = name
+        broken = tmp_path / f"broken{n}.json"
+        broken.write_text(json.dumps(data))
+        with pytest.raises(ModelMismatch, match=name):
+            load_model(broken)
+
+
+def test_a_model_weighing_verdicts_hears_them_and_refuses_a_reader_without(
+    indexed: Service, tmp_path: Path
+) -> None:
+    """The verdict the reader gives the sentences it reads reaches both stages: with a positive
+    weight, a reader that says "this answers" makes the answer surer than one that says it
+    does not. A reader that gives no verdict cannot serve such a model: a clear error."""
+    from qa.errors import ModelMismatch
+
+    model = load_model(_weighing_verdicts(tmp_path))
+    question = "Which province is Incirlik Air Base in?"
+    passages = indexed.search(question)
+    sure = ExtractiveAnswerer(model=model, spans=Judging(5.0)).rank(
+        question, passages, indexed.term_weight
+    )
+    unsure = ExtractiveAnswerer(model=model, spans=Judging(-5.0)).rank(
+        question, passages, indexed.term_weight
+    )
+    assert sure.confidence > unsure.confidence + 0.1, (sure.confidence, unsure.confidence)
+    with pytest.raises(ModelMismatch, match="verdict"):
+        ExtractiveAnswerer(model=model).rank(question, passages, indexed.term_weight)
 
 
 def test_follow_up_rewriting() -> None:

@@ -296,13 +296,13 @@ def test_a_passage_reader_scores_each_sentence_by_its_spans_in_the_passage(
 
     reader = _reader_reading(tmp_path, "passage")
     pairs: list[int] = []
-    logits = readers.span_logits
+    logits = readers.reader_logits
 
     def counted(encoder, head, batch, fast=None):  # type: ignore[no-untyped-def]
         pairs.append(int(batch["input_ids"].shape[0]))
         return logits(encoder, head, batch, fast)
 
-    monkeypatch.setattr(readers, "span_logits", counted)
+    monkeypatch.setattr(readers, "reader_logits", counted)
     items = _in_passage(BRIDGE)
     found = reader.read(question, items)
     assert pairs == [1]
@@ -421,3 +421,54 @@ def test_a_both_reader_averages_the_sentence_read_alone_and_after_the_one_before
 def test_a_reader_folder_of_an_unknown_reading_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown reading"):
         _reader_reading(tmp_path, "document")
+
+
+def _with_verdict(tmp_path: Path, rows: int = 3) -> Path:
+    """The shipped reader's weights with a verdict: its head given a third output, a copy of
+    the start output (so the verdict of a pair is its [CLS] start logit), and reader.json
+    saying it has one; `rows` keeps that many of the head's outputs."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(SPAN_READER_DIR / WEIGHTS)
+    weight, bias = state["head.weight"], state["head.bias"]
+    state["head.weight"] = torch.cat([weight, weight[:1]])[:rows].contiguous()
+    state["head.bias"] = torch.cat([bias, bias[:1]])[:rows].contiguous()
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(tmp_path / WEIGHTS))
+    config = json.loads((SPAN_READER_DIR / CONFIG).read_text())
+    (tmp_path / CONFIG).write_text(json.dumps(config | {"verdict": True}))
+    return tmp_path
+
+
+def test_a_reader_with_a_verdict_gives_each_sentence_its_verdict(tmp_path: Path) -> None:
+    """The verdict is one more output of the same pass, read at [CLS]: the spans and margins
+    are those of the same weights without it, and each sentence's verdict is its pair's."""
+    reader = SpanReader(_with_verdict(tmp_path))
+    plain = load_span_reader()
+    question = "How long is the bridge?"
+    found, before = reader.find(question, BRIDGE), plain.find(question, BRIDGE)
+    assert [(f.text, f.margin) for f in found if f] == [(f.text, f.margin) for f in before if f]
+    assert all(f is None or f.verdict is None for f in before)
+    batch, _ = plain._pairs([as_asked(question)] * len(BRIDGE), BRIDGE)
+    starts, _ = span_logits(None, plain._head, batch, plain._fast)
+    verdicts = [f.verdict for f in found if f]
+    assert verdicts == pytest.approx([float(s) for s in starts[:, 0].detach()], abs=1e-3)
+    assert len(set(verdicts)) == len(BRIDGE)  # each pair's own
+    # Read in passages, each sentence keeps the verdict of what was read for it.
+    both = SpanReader(_reader_with(_with_verdict(tmp_path / "both"), reads="both"))
+    for f in both.read(question, _in_passage(BRIDGE)):
+        assert f is not None and isinstance(f.verdict, float)
+
+
+def _reader_with(folder: Path, **changes: object) -> Path:
+    config = json.loads((folder / CONFIG).read_text())
+    (folder / CONFIG).write_text(json.dumps(config | changes))
+    return folder
+
+
+def test_a_reader_claiming_a_verdict_its_head_lacks_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="does not hold a span reader"):
+        SpanReader(_with_verdict(tmp_path, rows=2))
+    with pytest.raises(ValueError, match="does not hold a span reader"):
+        SpanReader(_reader_with(_with_verdict(tmp_path / "three"), verdict=False))

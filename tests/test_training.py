@@ -251,3 +251,78 @@ def test_near_misses_can_teach_the_second_stage(tmp_path: Path) -> None:
         weights[staged] = dict(zip(final.features, final.coef, strict=True))["missing"]
         assert json.loads(out.read_text())["trained_on"]["staged_near_misses"] is staged
     assert weights[True] < weights[False] - 0.15, weights
+
+
+def test_a_reader_gaining_a_verdict_starts_from_the_trained_spans(tmp_path: Path) -> None:
+    """--init into a head with a verdict: the start and end outputs are the trained reader's,
+    the verdict starts at zero (no opinion)."""
+    import torch
+
+    from eval.train.common import load_init, save_weights
+
+    _, encoder, head = build(ReaderConfig(BASE, layers=1, max_length=32))
+    torch.nn.init.normal_(head.weight)
+    save_weights(encoder, head, tmp_path)
+    _, encoder2, judged = build(ReaderConfig(BASE, layers=1, max_length=32, verdict=True))
+    assert judged.weight.shape[0] == 3
+    load_init(encoder2, judged, tmp_path)
+    assert torch.equal(judged.weight[:2], head.weight) and torch.equal(judged.bias[:2], head.bias)
+    assert not judged.weight[2].any() and float(judged.bias[2]) == 0.0
+
+
+def test_the_verdict_separates_what_the_span_margin_does_not() -> None:
+    """Validation's separations: the chance an answer sentence outscores a null one, by span
+    margin and by verdict, per null kind, and the share of each on the right side of zero."""
+    from eval.train.spans import separations
+
+    scored = {
+        "answer": [(2.0, 3.0), (1.0, 1.0), (-1.0, 2.0)],
+        "same_article": [(1.5, -1.0), (3.0, -2.0)],
+        "other": [(-5.0, -3.0), (-5.0, 0.5)],
+    }
+    found = separations(scored)
+    assert found["same_article_margin_auc"] == pytest.approx(round(1 / 6, 4))
+    assert found["same_article_verdict_auc"] == 1.0
+    assert found["other_margin_auc"] == 1.0
+    assert found["other_verdict_auc"] == 1.0
+    assert found["other_verdict_no"] == 0.5 and found["answer_verdict_yes"] == 1.0
+    plain = separations({k: [(m, None) for m, _ in v] for k, v in scored.items()})
+    assert set(plain) == {"same_article_margin_auc", "other_margin_auc"}
+
+
+def test_the_judge_weighs_the_verdicts_the_rows_carry(tmp_path: Path) -> None:
+    """Rows collected with a verdict reader carry each sentence's verdict; the answerer's
+    trainer then fits both stages on it too, and where the verdict tells near misses apart
+    (their sentences' span margins as high as answers') it declines more of them for the same
+    false abstention. --without-verdict fits the same rows as before."""
+    import json
+    import random
+
+    from eval.train.answerer import main
+    from qa.answer.model import load_model
+
+    rng = random.Random(3)
+    rows = _rows(800)
+    for r in rows:
+        gold: list[bool] = r["gold"]  # type: ignore[assignment]
+        if not r["answerable"]:  # a near miss: one sentence looks as an answer does
+            decoy = rng.randrange(len(gold))
+            for i, f in enumerate(r["features"]):  # type: ignore[attr-defined]
+                for name in f:
+                    f[name] = rng.random() + (i == decoy) * rng.random()
+            r["reader"] = [rng.gauss(2.0 if i == decoy else -2.0, 2.0) for i in range(len(gold))]
+        r["verdict"] = [rng.gauss(2.0 if g else -2.0, 1.0) for g in gold]
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps(rows))
+    checks = {}
+    for without in (False, True):
+        out = tmp_path / f"model{without}.json"
+        assert main(["--rows", str(path), "--out", str(out)] + ["--without-verdict"] * without) == 0
+        saved = json.loads(out.read_text())
+        assert saved["trained_on"]["verdict"] is not without
+        judge = load_model(out).judge
+        assert judge.verdict is not without
+        if not without:
+            assert dict(zip(judge.final.features, judge.final.coef, strict=True))["verdict"] > 0
+        checks[without] = saved["trained_on"]["checks"]
+    assert checks[False]["off_index_declined"] > checks[True]["off_index_declined"] + 0.1, checks

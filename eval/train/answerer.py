@@ -44,6 +44,7 @@ from qa.answer.features import (
     CONFIDENCE_FEATURES,
     FINAL_FEATURES,
     SENTENCE_FEATURES,
+    VERDICT_FEATURES,
     Features,
     Question,
     confidence_features,
@@ -51,6 +52,7 @@ from qa.answer.features import (
     sentence_features,
     sentences_of,
     span_margin,
+    verdict_score,
 )
 from qa.answer.model import MODEL_FILE, READ_TOP, Linear
 from qa.answer.readers import SPAN_READER_DIR, load_span_reader
@@ -99,8 +101,9 @@ def collect(
     path: Path, n_questions: int, reader_dir: Path = SPAN_READER_DIR, top_k: int = TOP_K
 ) -> list[dict]:  # type: ignore[type-arg]
     """Per question: its sentence features, which sentences hold the answer, answerable, and
-    the reader's score (its span margin, features.span_margin) and best span's words of every
-    sentence of the top_k passages retrieved."""
+    the reader's score (its span margin, features.span_margin), its verdict (for a reader that
+    gives one, features.verdict_score) and best span's words of every sentence of the top_k
+    passages retrieved."""
     from qa.service import Service
 
     pool, articles = questions_and_articles(path)
@@ -143,8 +146,14 @@ def collect(
                 continue
             found = reader.read(item.question, [s.in_passage() for s in sentences])
             answerable = item.answerable and kind == "plain"
+            verdicts = (
+                {"verdict": [span_margin(verdict_score(f.verdict) if f else None) for f in found]}
+                if reader.config.verdict
+                else {}
+            )
             rows.append(
                 {
+                    **verdicts,
                     "features": sentence_features(q, sentences),
                     "id": item.id,
                     # What the features came from, so that new ones can be tried on these rows.
@@ -209,30 +218,39 @@ def _judge(
     first: dict[int, list[float]],
     read_top: int | None = READ_TOP,
     read_passages: int | None = None,
+    verdict: bool = False,
 ) -> _Judged:
     """The second stage from `learn` (the sentences the reader reads, the first ranker's best
     read_top, or every sentence of read_passages passages, as at run time), then the
-    second-sentence rule, the confidence and its threshold from `conf_rows`."""
+    second-sentence rule, the confidence and its threshold from `conf_rows`. With verdict,
+    both stages weigh the reader's verdicts too (the rows' "verdict")."""
     from sklearn.linear_model import LogisticRegression
 
+    final_names = FINAL_FEATURES + (VERDICT_FEATURES if verdict else ())
+    confidence_names = CONFIDENCE_FEATURES + (VERDICT_FEATURES if verdict else ())
     fx, fy = [], []
     for r in learn:
         p = first[id(r)]
         for i in _to_read(r, p, read_top, read_passages):
-            fx.append(_vector(final_row(p[i], r["reader"][i], r["features"][i]), FINAL_FEATURES))
+            said = r["verdict"][i] if verdict else None
+            row = final_row(p[i], r["reader"][i], r["features"][i], said)
+            fx.append(_vector(row, final_names))
             fy.append(r["gold"][i])
     final = _linear(
         LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced").fit(
             np.array(fx), np.array(fy)
         ),
-        FINAL_FEATURES,
+        final_names,
     )
 
-    def read(r: dict) -> tuple[list[float], dict[int, float]]:  # type: ignore[type-arg]
-        """Final probabilities as the answerer computes them, and the reader's logits."""
+    def read(r: dict) -> tuple[list[float], dict[int, float], dict[int, float] | None]:  # type: ignore[type-arg]
+        """Final probabilities as the answerer computes them, the reader's logits and, with
+        verdict, its verdicts."""
         p = first[id(r)]
-        reader = {i: r["reader"][i] for i in _to_read(r, p, read_top, read_passages)}
-        return final_probabilities(final, p, reader, r["features"]), reader
+        chosen = _to_read(r, p, read_top, read_passages)
+        reader = {i: r["reader"][i] for i in chosen}
+        said = {i: r["verdict"][i] for i in chosen} if verdict else None
+        return final_probabilities(final, p, reader, r["features"], said), reader, said
 
     probs = {id(r): read(r) for r in judged}
 
@@ -245,10 +263,10 @@ def _judge(
     second_ratio = max(scores, key=lambda k: scores[k])
 
     def features(r: dict) -> list[float]:  # type: ignore[type-arg]
-        p, reader = probs[id(r)]
+        p, reader, said = probs[id(r)]
         best = int(np.argmax(p))
-        row = confidence_features(r["features"], p, best, reader)
-        return _vector(row, CONFIDENCE_FEATURES)
+        row = confidence_features(r["features"], p, best, reader, said)
+        return _vector(row, confidence_names)
 
     cy = [r["answerable"] and contained(r, second_ratio) for r in conf_rows]
     fitted = LogisticRegression(C=1.0, max_iter=2000).fit(
@@ -265,11 +283,11 @@ def _judge(
     )
     scale, shift = calibration.scale, calibration.shift
     confidence = Linear(
-        CONFIDENCE_FEATURES,
+        confidence_names,
         tuple(scale * float(c) for c in fitted.coef_[0]),
         scale * float(fitted.intercept_[0]) + shift,
     )
-    conf = [confidence(dict(zip(CONFIDENCE_FEATURES, features(r), strict=True))) for r in judged]
+    conf = [confidence(dict(zip(confidence_names, features(r), strict=True))) for r in judged]
     by_row = {id(r): float(c) for r, c in zip(judged, conf, strict=True)}
     threshold, accuracy = _threshold([by_row[id(r)] for r in conf_rows], cy, conf_rows)
     saved = {
@@ -398,6 +416,7 @@ def fit(
     read_top: int | None = READ_TOP,
     read_passages: int | None = None,
     staged_near_misses: bool = False,
+    verdict: bool = False,
 ) -> dict:  # type: ignore[type-arg]
     from sklearn.linear_model import LogisticRegression
 
@@ -426,7 +445,7 @@ def fit(
     # adds the near misses of its half (off-index questions and the taught swapped ones, every
     # sentence they read a wrong one), as the answerer meets them.
     staged_rows = rank_rows + taught if staged_near_misses else learn
-    judge = _judge(staged_rows, conf_rows, judged, first, read_top, read_passages)
+    judge = _judge(staged_rows, conf_rows, judged, first, read_top, read_passages, verdict)
 
     def answered(r: dict) -> bool:  # type: ignore[type-arg]
         return judge.confidence(r) >= judge.threshold
@@ -478,6 +497,7 @@ def fit(
             "passages": sorted({r.get("passages", 5) for r in rows}),
             "containment_by_second_ratio": judge.scores,
             "staged_near_misses": staged_near_misses,
+            "verdict": verdict,
             "checks": checks,
             "command": " ".join(["python -m eval.train.answerer", *(argv or [])]),
         },
@@ -522,6 +542,11 @@ def main(argv: list[str] | None = None) -> int:
         help="Fit the second stage on the near misses too (each sentence they read a wrong "
         "one), not only on the answerable questions' sentences.",
     )
+    parser.add_argument(
+        "--without-verdict",
+        action="store_true",
+        help="For a reader with a verdict: fit the judge without it (to measure what it adds).",
+    )
     args = parser.parse_args(argv)
     if args.read_passages is not None and args.read_passages < 1:
         parser.error(f"--read-passages takes a count of 1 or more, got {args.read_passages}")
@@ -548,6 +573,7 @@ def main(argv: list[str] | None = None) -> int:
         args.read_top or None,
         args.read_passages,
         args.staged_near_misses,
+        all("verdict" in r for r in rows) and not args.without_verdict,
     )
     args.out.write_text(json.dumps(model, indent=2) + "\n")
     print(json.dumps(model["trained_on"], indent=2))

@@ -243,11 +243,24 @@ def reader_arguments(description: str, *, questions: int, batch_size: int, out: 
 
 def load_init(encoder: Any, head: Any, folder: Path) -> None:
     """Starts a reader from a trained one's weights (what save_weights wrote) instead of the
-    base model: a later run goes on learning from other questions."""
+    base model: a later run goes on learning from other questions. A head with more outputs
+    than the trained one's (a verdict) starts its extra outputs at zero."""
+    import torch
     from safetensors.torch import load_file
 
     state = load_file(folder / WEIGHTS)
-    head.load_state_dict({k[5:]: v.float() for k, v in state.items() if k.startswith("head.")})
+    trained = {k[5:]: v.float() for k, v in state.items() if k.startswith("head.")}
+    rows = trained["weight"].shape[0]
+    if rows < head.weight.shape[0]:
+        # A reader gaining a verdict: the span outputs go on from the trained reader's, the
+        # verdict's starts at zero ("no opinion").
+        with torch.no_grad():
+            head.weight.zero_()
+            head.bias.zero_()
+            head.weight[:rows] = trained["weight"]
+            head.bias[:rows] = trained["bias"]
+    else:
+        head.load_state_dict(trained)
     encoder.load_state_dict(
         {k: v.float() for k, v in state.items() if not k.startswith("head.")}, strict=False
     )
@@ -265,6 +278,7 @@ def save_reader(
         "max_length": config.max_length,
         "task": config.task,
         "reads": config.reads,
+        "verdict": config.verdict,
         "trained_on": trained_on,
     }
     (folder / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")

@@ -46,6 +46,7 @@ from qa.answer.readers import (
     build,
     decode_span,
     pair_batch,
+    reader_logits,
     span_logits,
     word_bounds,
 )
@@ -92,6 +93,8 @@ WINDOW_CHARS = 1000
 WINDOW_STOP = 0.15
 # The word pieces a passage reader reads at once (reader.json's max_length).
 PASSAGE_LENGTH = 320
+# With --verdict, the null answers that teach only the verdict, not the span logits.
+VERDICT_ONLY = ("same_article", "swapped")
 # The null answers a "previous" reader's training questions give (after_previous).
 PREVIOUS_NULLS = ("act_swapped", "following", "other", "same_article")
 
@@ -684,11 +687,12 @@ def evaluate(  # type: ignore[no-untyped-def]
     em = em_given = f1s = given = n_pos = 0.0
     null_right: dict[str, int] = {}
     n_null: dict[str, int] = {}
+    scored: dict[str, list[tuple[float, float | None]]] = {}  # kind: (margin, verdict) a row
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         for i in range(0, len(valid), 32):
             rows = valid[i : i + 32]
             batch, offsets, allowed, _, _ = encode(tokenizer, config, rows)
-            starts, ends = span_logits(encoder, head, batch)
+            starts, ends, verdicts = reader_logits(encoder, head, batch)
             for k, row in enumerate(rows):
                 mine = allowed[k].clone()
                 mine[0] = False
@@ -698,6 +702,8 @@ def evaluate(  # type: ignore[no-untyped-def]
                     t0, t1, margin = best
                     a, b = word_bounds(row.sentence, offsets[k][t0][0], offsets[k][t1][1])
                     text = row.sentence[a:b]
+                verdict = None if verdicts is None else float(verdicts[k])
+                scored.setdefault(row.kind, []).append((margin, verdict))
                 if row.answer is None:
                     n_null[row.kind] = n_null.get(row.kind, 0) + 1
                     null_right[row.kind] = null_right.get(row.kind, 0) + (margin <= 0)
@@ -723,7 +729,39 @@ def evaluate(  # type: ignore[no-untyped-def]
             for kind in ("same_article", "swapped")
             if n_null.get(kind)
         },
+        **separations(scored),
     }
+
+
+def separations(scored: dict[str, list[tuple[float, float | None]]]) -> dict[str, float]:
+    """How well the span margin, and the verdict where the reader gives one, tell answer
+    sentences from each kind of null answer: the area under the ROC curve (the chance that an
+    answer sentence outscores a null one, ties counting half), and for the verdict the share
+    of each kind on the right side of zero."""
+    found: dict[str, float] = {}
+    answers = scored.get("answer", [])
+    for kind, rows in sorted(scored.items()):
+        if kind == "answer" or not answers:
+            continue
+        found[f"{kind}_margin_auc"] = round(_auc([m for m, _ in answers], [m for m, _ in rows]), 4)
+        if answers[0][1] is not None:
+            mine = [v for _, v in answers if v is not None]
+            theirs = [v for _, v in rows if v is not None]
+            found[f"{kind}_verdict_auc"] = round(_auc(mine, theirs), 4)
+            found[f"{kind}_verdict_no"] = round(sum(v <= 0 for v in theirs) / len(theirs), 4)
+    if answers and answers[0][1] is not None:
+        found["answer_verdict_yes"] = round(
+            sum(v is not None and v > 0 for _, v in answers) / len(answers), 4
+        )
+    return found
+
+
+def _auc(positive: list[float], negative: list[float]) -> float:
+    """The chance a positive score beats a negative one, ties counting half."""
+    if not positive or not negative:
+        return float("nan")
+    wins = sum((p > n) + 0.5 * (p == n) for p in positive for n in negative)
+    return wins / (len(positive) * len(negative))
 
 
 def listwise_loss(scores, sizes: list[int], rows: list[Example]):  # type: ignore[no-untyped-def]
@@ -767,19 +805,30 @@ def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: igno
     lists = [] if args.passages else rivals_of(valid, args.squad)
     print(f"{len(data)} training items, {len(valid)} validation", file=sys.stderr)
     loss_fn = torch.nn.CrossEntropyLoss()
+    verdict_loss = torch.nn.BCEWithLogitsLoss()
 
     def loss_of(items: list[Example | Group]) -> Any:
         groups = [g.examples for g in items if isinstance(g, Group)]
         rows = [r for g in groups for r in g] + [r for r in items if isinstance(r, Example)]
         batch, _, allowed, start, end = encode(tokenizer, config, rows)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            starts, ends = span_logits(encoder, head, batch)
+            starts, ends, verdicts = reader_logits(encoder, head, batch)
         starts, ends = starts.float(), ends.float()
         labelled = torch.tensor([r.kind != "rival" for r in rows])
+        # With a verdict, near misses teach the verdict alone: the span logits learn null
+        # answers only from the other sentences of the paragraph, as without near misses.
+        spanned = labelled & torch.tensor(
+            [verdicts is None or r.kind not in VERDICT_ONLY for r in rows]
+        )
         span = (
-            loss_fn(starts.masked_fill(~allowed, -1e4)[labelled], start[labelled])
-            + loss_fn(ends.masked_fill(~allowed, -1e4)[labelled], end[labelled])
+            loss_fn(starts.masked_fill(~allowed, -1e4)[spanned], start[spanned])
+            + loss_fn(ends.masked_fill(~allowed, -1e4)[spanned], end[spanned])
         ) / 2
+        if verdicts is not None:
+            answers = torch.tensor([float(r.kind == "answer") for r in rows])
+            span = span + args.verdict_weight * verdict_loss(
+                verdicts.float()[labelled], answers[labelled]
+            )
         if not groups:
             return span
         return span + args.rival_weight * listwise_loss(
@@ -869,6 +918,16 @@ def main(argv: list[str] | None = None) -> int:
         "default; see examples()).",
     )
     parser.add_argument(
+        "--verdict",
+        action="store_true",
+        help="Give the reader a verdict: one more output, at [CLS], of whether the sentence "
+        "answers at all, learned from every example; with --near-misses, the near misses "
+        "teach the verdict only, not the span logits.",
+    )
+    parser.add_argument(
+        "--verdict-weight", type=float, default=1.0, help="The verdict loss's weight."
+    )
+    parser.add_argument(
         "--group-by-length",
         action="store_true",
         help="Batch examples of about the same length together (less padding: --passages "
@@ -882,7 +941,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.reads == "previous" and not args.passages:
         parser.error("--reads previous reads windows of a paragraph: give --passages too")
     reads = args.reads if args.passages else "sentence"
-    config = ReaderConfig(args.base, args.layers, args.max_length, "span", reads)
+    config = ReaderConfig(args.base, args.layers, args.max_length, "span", reads, args.verdict)
     result = train(args, config)
     trained_on = {
         "data": f"SQuAD v1.1 train ({args.squad.name}), the 'reader' paragraphs of "
@@ -891,6 +950,7 @@ def main(argv: list[str] | None = None) -> int:
         "near_misses": args.near_misses,
         "rivals": args.rivals,
         "rival_weight": args.rival_weight,
+        "verdict_weight": args.verdict_weight if args.verdict else None,
         "passages": args.passages,
         "unseen_by": args.unseen_by,
         "nulls": args.nulls if reads == "previous" else None,

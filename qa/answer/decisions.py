@@ -36,13 +36,20 @@ def to_read(
 
 
 def final_probabilities(
-    final: Linear, first: Sequence[float], reader: dict[int, float], rows: Sequence[Features]
+    final: Linear,
+    first: Sequence[float],
+    reader: dict[int, float],
+    rows: Sequence[Features],
+    verdicts: dict[int, float] | None = None,
 ) -> list[float]:
     """Every sentence's probability: the judge's second stage for those the reader read (its
-    span margins in `reader`, beside what of each sentence's row of SENTENCE_FEATURES in `rows`
-    the stage weighs), the first ranker's, far below, for the rest."""
+    span margins in `reader` and verdicts in `verdicts`, where it gives them, beside what of
+    each sentence's row of SENTENCE_FEATURES in `rows` the stage weighs), the first ranker's,
+    far below, for the rest."""
     return [
-        final(final_row(p, reader[i], rows[i])) if i in reader else p * UNREAD
+        final(final_row(p, reader[i], rows[i], None if verdicts is None else verdicts[i]))
+        if i in reader
+        else p * UNREAD
         for i, p in enumerate(first)
     ]
 
@@ -53,13 +60,16 @@ def judge_sentences(
     first: Sequence[float],
     read: Sequence[int],
     margins: Sequence[float],
+    verdicts: Sequence[float] | None = None,
 ) -> tuple[list[float], float]:
     """Every sentence's probability and the confidence in the best, given the span margins
-    (features.span_margin) of the sentences the reader read."""
+    (features.span_margin) of the sentences the reader read, and its verdicts
+    (features.verdict_score) where it gives them."""
     reader = dict(zip(read, margins, strict=True))
-    probs = final_probabilities(judge.final, first, reader, rows)
+    said = None if verdicts is None else dict(zip(read, verdicts, strict=True))
+    probs = final_probabilities(judge.final, first, reader, rows, said)
     best = max(range(len(probs)), key=lambda i: probs[i])
-    return probs, judge.confidence(confidence_features(rows, probs, best, reader))
+    return probs, judge.confidence(confidence_features(rows, probs, best, reader, said))
 
 
 def pick(

@@ -28,9 +28,11 @@ from qa.answer.features import (
     sentence_features,
     sentences_of,
     span_margin,
+    verdict_score,
 )
 from qa.answer.model import AnswerModel, Judge, load_model
 from qa.dates import day_words, with_days
+from qa.errors import ModelMismatch
 from qa.types import ScoredChunk
 
 # Question kinds whose answer is always a span of the answering sentence (candidates.Kind).
@@ -83,7 +85,8 @@ class ExtractiveAnswerer:
         spans = self.spans.read(question, [sentences[i].in_passage() for i in read])
         found: dict[int, Found | None] = dict(zip(read, spans, strict=True))
         margins = [span_margin(f.margin if f else None) for f in spans]
-        probs, confidence = judge_sentences(judge, rows, first, read, margins)
+        verdicts = _verdicts(spans) if judge.verdict else None
+        probs, confidence = judge_sentences(judge, rows, first, read, margins, verdicts)
         order = sorted(range(len(sentences)), key=lambda i: -probs[i])
         return Ranking(
             q,
@@ -173,6 +176,18 @@ def _dated(s: Sentence, span: Found) -> str:
         if span.start <= w.start and w.end <= span.end
     ]
     return with_days(span.text, inside)
+
+
+def _verdicts(spans: Sequence[Found | None]) -> list[float]:
+    """The reader's verdicts (features.verdict_score) on the sentences it read, the lowest
+    where it could read none of a sentence's words; refuses a reader that gives none."""
+    said = [None if f is None else verdict_score(f.verdict) for f in spans]
+    if any(f is not None and v is None for f, v in zip(spans, said, strict=True)):
+        raise ModelMismatch(
+            "the answer model weighs the span reader's verdict, and this reader gives none: "
+            "train one with python -m eval.train.spans --verdict, or refit the answer model"
+        )
+    return [span_margin(None) if v is None else v for v in said]
 
 
 @dataclass(frozen=True)

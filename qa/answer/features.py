@@ -61,6 +61,10 @@ CONFIDENCE_FEATURES = (
     "name_missing",
 )
 FINAL_FEATURES = ("ranker", "reader", "missing", "name_missing")
+# What both stages also weigh when the span reader gives a verdict (readers.ReaderConfig): its
+# logit that the sentence answers at all, clipped to +-SPAN_CLIP. A model fitted with it needs
+# a reader that gives one; one fitted without it ignores a reader's verdict.
+VERDICT_FEATURES = ("verdict",)
 # The second stage's features that describe the sentence itself, copied from its row.
 _FINAL_FROM_SENTENCE = tuple(name for name in FINAL_FEATURES if name in SENTENCE_FEATURES)
 # The confidence features that describe the chosen sentence itself, copied from its row.
@@ -278,14 +282,16 @@ def _near_anchor(s: Sentence, spans: list, weights: dict[str, float]) -> bool:  
     )
 
 
-def final_row(first: float, reader: float, row: Features) -> Features:
+def final_row(first: float, reader: float, row: Features, verdict: float | None = None) -> Features:
     """FINAL_FEATURES: the first ranker's and the reader's opinions, as logits, and what of the
-    sentence's own row (`row`, its SENTENCE_FEATURES) the second stage weighs beside them."""
+    sentence's own row (`row`, its SENTENCE_FEATURES) the second stage weighs beside them; and
+    the reader's verdict (verdict_score), where it gives one."""
     p = min(max(first, 1e-6), 1 - 1e-6)
     return {
         "ranker": math.log(p / (1 - p)),
         "reader": reader,
         **{name: row[name] for name in _FINAL_FROM_SENTENCE},
+        **({} if verdict is None else {"verdict": verdict}),
     }
 
 
@@ -295,14 +301,22 @@ def span_margin(margin: float | None) -> float:
     return -SPAN_CLIP if margin is None else max(-SPAN_CLIP, min(SPAN_CLIP, margin))
 
 
+def verdict_score(verdict: float | None) -> float | None:
+    """The reader's verdict on a sentence as a feature: clipped like a span margin; None where
+    the reader gives none."""
+    return None if verdict is None else max(-SPAN_CLIP, min(SPAN_CLIP, verdict))
+
+
 def confidence_features(
     rows: Sequence[Features],
     probs: list[float],
     best: int,
     reader: dict[int, float],
+    verdicts: dict[int, float] | None = None,
 ) -> Features:
     """CONFIDENCE_FEATURES of the chosen sentence, given the final probabilities and the
-    reader's scores (span_margin) of the sentences it read."""
+    reader's scores (span_margin) of the sentences it read; and its verdict (verdict_score),
+    where `verdicts` gives the reader's."""
     second = max((p for i, p in enumerate(probs) if i != best), default=0.0)
     f = rows[best]
     others = [z for i, z in reader.items() if i != best]
@@ -313,4 +327,5 @@ def confidence_features(
         **{name: f[name] for name in _FROM_SENTENCE},
         "reader": own,
         "reader_margin": own - max(others, default=-SPAN_CLIP),
+        **({} if verdicts is None else {"verdict": verdicts.get(best, -SPAN_CLIP)}),
     }

@@ -14,7 +14,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from qa.answer.features import CONFIDENCE_FEATURES, FINAL_FEATURES, SENTENCE_FEATURES
+from qa.answer.features import (
+    CONFIDENCE_FEATURES,
+    FINAL_FEATURES,
+    SENTENCE_FEATURES,
+    VERDICT_FEATURES,
+)
 from qa.errors import ModelMismatch
 
 MODEL_FILE = Path(__file__).with_name("weights") / "answer_model.json"
@@ -50,13 +55,27 @@ class Linear:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], expected: Sequence[str], where: str) -> Linear:
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        expected: Sequence[str],
+        where: str,
+        optional: Sequence[str] = (),
+    ) -> Linear:
+        """The model of a file's entry, which must name exactly the `expected` features, and
+        may name the `optional` ones too, all or none of them."""
         names = tuple(data["features"])
-        if set(names) != set(expected) or len(names) != len(expected):
-            missing, unknown = set(expected) - set(names), set(names) - set(expected)
+        extra = set(names) - set(expected)
+        if (
+            set(expected) - set(names)
+            or extra not in (set(), set(optional))
+            or len(names) != len(set(names))
+        ):
+            missing, unknown = set(expected) - set(names), extra
+            repeated = sorted({name for name in names if names.count(name) > 1})
             raise ModelMismatch(
                 f"{where} was trained on other features (missing {sorted(missing)}, unknown "
-                f"{sorted(unknown)}); run python -m eval.train.answerer"
+                f"{sorted(unknown)}, repeated {repeated}); run python -m eval.train.answerer"
             )
         return cls(names, tuple(float(c) for c in data["coef"]), float(data["intercept"]))
 
@@ -75,6 +94,13 @@ class Judge:
     # Or, for a passage reader: how many passages it reads whole, the first ranker's order of
     # their best sentences, every sentence of them weighed (None: read_top sentences).
     read_passages: int | None = None
+
+    @property
+    def verdict(self) -> bool:
+        """Whether the judge weighs the reader's verdict (a reader with none cannot serve it)."""
+        return any(
+            name in VERDICT_FEATURES for name in (*self.final.features, *self.confidence.features)
+        )
 
 
 @dataclass(frozen=True)
@@ -100,8 +126,10 @@ def load_model(path: Path = MODEL_FILE) -> AnswerModel:
     return AnswerModel(
         ranker=Linear.from_dict(data["ranker"], SENTENCE_FEATURES, f"{path} (ranker)"),
         judge=Judge(
-            Linear.from_dict(d["final"], FINAL_FEATURES, f"{path} (final)"),
-            Linear.from_dict(d["confidence"], CONFIDENCE_FEATURES, f"{path} (confidence)"),
+            Linear.from_dict(d["final"], FINAL_FEATURES, f"{path} (final)", VERDICT_FEATURES),
+            Linear.from_dict(
+                d["confidence"], CONFIDENCE_FEATURES, f"{path} (confidence)", VERDICT_FEATURES
+            ),
             float(d["threshold"]),
             float(d["second_ratio"]),
             # Files without the field were fitted reading READ_TOP sentences.

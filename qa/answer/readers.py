@@ -8,10 +8,12 @@ answer"): the margin ranks the sentences and weighs in the confidence, and the s
 an answer quotes is its short answer. A passage reader (reader.json's "reads": "passage",
 `python -m eval.train.spans --passages`) reads each retrieved chunk whole instead and scores its
 sentences by their best spans inside it (read()); a "previous" reader (`--passages --reads
-previous`) reads each sentence after the one before it, which often says who "he" is. Only what
-fine-tuning changed ships, in the folder's reader.safetensors; the word-piece embeddings stay
-frozen and are read from the base model, so any copy of all-MiniLM-L6-v2 (the packaged one, a
-path, or the hub) completes it.
+previous`) reads each sentence after the one before it, which often says who "he" is. A reader
+with a verdict (`--verdict`) also gives, from the same pass, a logit at [CLS] of whether what
+it read answers the question at all, learned from near misses that the span logits never see.
+Only what fine-tuning changed ships, in the folder's reader.safetensors; the word-piece
+embeddings stay frozen and are read from the base model, so any copy of all-MiniLM-L6-v2 (the
+packaged one, a path, or the hub) completes it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,10 @@ FROZEN = "embeddings.word_embeddings.weight"
 MAX_SPAN_TOKENS = 16  # the longest short answer the reader gives, in word pieces
 SPAN_READER_DIR = WEIGHTS_DIR / "span_reader"
 # The head's outputs by task. "span" (the span reader): each token's start and end logits.
+# A reader with a verdict (reader.json's "verdict") has one output more, read at [CLS]: whether
+# the sentence answers the question at all (VERDICT).
 OUTPUTS = {"span": 2}
+VERDICT = 2  # the head's output that is the verdict logit, at [CLS]
 READS = ("sentence", "passage", "previous", "both")
 
 
@@ -55,6 +60,16 @@ class ReaderConfig:
     # after the one before it, the two readings' logits averaged: the context names who "he"
     # is, the sentence alone keeps a neighbour's answer from lending this sentence its words).
     reads: str = "sentence"
+    # Whether the head also gives a verdict at [CLS] (`eval.train.spans --verdict`): a logit of
+    # "this sentence answers the question", learned from near misses too (on-topic sentences of
+    # the article that lack the fact, the question asked with a word swapped), which the span
+    # logits are not taught, so that telling near misses apart does not cost answer spans.
+    verdict: bool = False
+
+    @property
+    def outputs(self) -> int:
+        """How many logits the head gives a word piece."""
+        return OUTPUTS[self.task] + int(self.verdict)
 
     @classmethod
     def load(cls, folder: Path) -> ReaderConfig:
@@ -65,6 +80,7 @@ class ReaderConfig:
             int(data["max_length"]),
             str(data.get("task", "span")),
             str(data.get("reads", "sentence")),
+            bool(data.get("verdict", False)),
         )
         if config.reads not in READS:
             raise ValueError(f"{folder / CONFIG}: unknown reading {config.reads!r}")
@@ -96,7 +112,7 @@ def build(config: ReaderConfig) -> tuple[Any, Any, Any]:
     encoder.config.num_hidden_layers = config.layers
     if config.task not in OUTPUTS:
         raise ValueError(f"unknown reader task {config.task!r}")
-    head = torch.nn.Linear(encoder.config.hidden_size, OUTPUTS[config.task])
+    head = torch.nn.Linear(encoder.config.hidden_size, config.outputs)
     return tokenizer, encoder, head
 
 
@@ -117,17 +133,27 @@ def pair_batch(
     return batch, batch.pop("offset_mapping").tolist()
 
 
-def span_logits(
+def reader_logits(
     encoder: Any, head: Any, batch: Any, fast: FastBert | None = None
-) -> tuple[Any, Any]:
-    """A span reader's start and end logits of every token, in float32; `fast`, the same
-    encoder's inference pass (qa.encoder), computes them where given."""
+) -> tuple[Any, Any, Any]:
+    """A span reader's start and end logits of every token, and each pair's verdict logit
+    (None for a head without one), in float32; `fast`, the same encoder's inference pass
+    (qa.encoder), computes them where given."""
     if fast is not None:
         hidden = fast(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
     else:
         hidden = encoder(**batch).last_hidden_state
     out = head(hidden.float())
-    return out[..., 0], out[..., 1]
+    verdict = out[:, 0, VERDICT] if out.shape[-1] > VERDICT else None
+    return out[..., 0], out[..., 1], verdict
+
+
+def span_logits(
+    encoder: Any, head: Any, batch: Any, fast: FastBert | None = None
+) -> tuple[Any, Any]:
+    """reader_logits' start and end logits of every token."""
+    starts, ends, _ = reader_logits(encoder, head, batch, fast)
+    return starts, ends
 
 
 def sentence_tokens(batch: Any, offsets: list[list[tuple[int, int]]], k: int, length: int) -> Any:
@@ -256,6 +282,8 @@ class Found:
     end: int
     text: str
     margin: float
+    # The verdict logit of what was read ("this answers the question"), for a reader with one.
+    verdict: float | None = None
 
 
 class SpanReader:
@@ -275,7 +303,7 @@ class SpanReader:
         state = load_file(folder / WEIGHTS)
         head = {k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")}
         encoder = {k: v for k, v in state.items() if not k.startswith("head.")}
-        if self.config.task != self.task or head["weight"].shape[0] != OUTPUTS[self.task]:
+        if self.config.task != self.task or head["weight"].shape[0] != self.config.outputs:
             raise ValueError(f"{folder} does not hold a {self.task} reader")
         self._bf16 = use_bf16(precision, "cpu", torch)
         dtype = torch.bfloat16 if self._bf16 else torch.float32
@@ -309,7 +337,7 @@ class SpanReader:
             self._encoder = self._encoder.eval().to(dtype)
             self._fast = FastBert.from_model(self._encoder) if supports(self._encoder) else None
             hidden = int(self._encoder.config.hidden_size)
-        self._head = torch.nn.Linear(hidden, OUTPUTS[self.task])
+        self._head = torch.nn.Linear(hidden, self.config.outputs)
         self._head.load_state_dict({k: v.float() for k, v in head.items()})
         # Guards the tokenizer (a fast tokenizer is not safe to call from two threads at once);
         # forward passes run concurrently, each on its share of the cores (qa.compute).
@@ -328,9 +356,11 @@ class SpanReader:
         with self._lock:
             batch, offsets = self._pairs([as_asked(question)] * len(sentences), list(sentences))
         with share(), torch.inference_mode():
-            starts, ends = span_logits(self._encoder, self._head, batch, self._fast)
+            starts, ends, verdicts = reader_logits(self._encoder, self._head, batch, self._fast)
         allowed = batch_sentence_tokens(batch, offsets, [len(s) for s in sentences])
-        return _best_spans(sentences, offsets, starts, ends, allowed)
+        return _best_spans(
+            sentences, offsets, starts, ends, allowed, _listed(verdicts, len(sentences))
+        )
 
     def read(self, question: str, items: Sequence[InPassage]) -> list[Found | None]:
         """Each sentence's best span, the sentence given in its passage. As the reader was
@@ -353,7 +383,8 @@ class SpanReader:
         with self._lock:
             batch, offsets = self._pairs([as_asked(question)] * len(texts), texts)
         with share(), torch.inference_mode():
-            starts, ends = span_logits(self._encoder, self._head, batch, self._fast)
+            starts, ends, verdicts = reader_logits(self._encoder, self._head, batch, self._fast)
+        verdict = _listed(verdicts, len(texts))
         row = {text: k for k, text in enumerate(texts)}
         at = [row[window] for window in windows]
         inside = batch_sentence_tokens(batch, offsets, [len(t) for t in texts])[at]
@@ -373,7 +404,7 @@ class SpanReader:
             sentence = item.text[item.start : item.end]
             start = offsets[at[k]][i][0] + shift - item.start
             x, y = word_bounds(sentence, start, offsets[at[k]][j][1] + shift - item.start)
-            found.append(Found(x, y, sentence[x:y], margin))
+            found.append(Found(x, y, sentence[x:y], margin, verdict[at[k]]))
         return found
 
     def _read_both(self, question: str, items: Sequence[InPassage]) -> list[Found | None]:
@@ -390,7 +421,8 @@ class SpanReader:
         with self._lock:
             batch, offsets = self._pairs([as_asked(question)] * len(texts), texts)
         with share(), torch.inference_mode():
-            starts, ends = span_logits(self._encoder, self._head, batch, self._fast)
+            starts, ends, verdicts = reader_logits(self._encoder, self._head, batch, self._fast)
+        verdict = _listed(verdicts, len(texts))
         inside = batch_sentence_tokens(batch, offsets, [len(t) for t in texts]).tolist()
         row = {text: k for k, text in enumerate(texts)}
         alone = [row[s] for s in sentences]
@@ -410,7 +442,13 @@ class SpanReader:
             mean_starts[k, ts] = (starts[a, ts] + starts[w, us]) / 2
             mean_ends[k, ts] = (ends[a, ts] + ends[w, us]) / 2
             allowed[k, ts[1:]] = True
-        return _best_spans(sentences, [offsets[a] for a in alone], mean_starts, mean_ends, allowed)
+        means = [
+            None if verdict[a] is None else (verdict[a] + verdict[row[w]]) / 2  # type: ignore[operator]
+            for a, w in zip(alone, windows, strict=True)
+        ]
+        return _best_spans(
+            sentences, [offsets[a] for a in alone], mean_starts, mean_ends, allowed, means
+        )
 
 
 def _aligned(
@@ -425,16 +463,22 @@ def _aligned(
     }
 
 
+def _listed(verdicts: Any, pairs: int) -> list[float | None]:
+    """reader_logits' verdicts of `pairs` pairs as floats; Nones where the head gives none."""
+    return [None] * pairs if verdicts is None else [float(v) for v in verdicts.tolist()]
+
+
 def _best_spans(
     sentences: Sequence[str],
     offsets: list[list[tuple[int, int]]],
     starts: Any,
     ends: Any,
     allowed: Any,
+    verdicts: Sequence[float | None] = (),
 ) -> list[Found | None]:
     """Each sentence's best span in whole words, from its start and end logits over the word
-    pieces allowed (offsets into the sentence); None where none is allowed (truncation left
-    none of its word pieces)."""
+    pieces allowed (offsets into the sentence), with its verdict where given; None where none
+    is allowed (truncation left none of its word pieces)."""
     found: list[Found | None] = []
     for k, (sentence, best) in enumerate(
         zip(sentences, decode_spans(starts, ends, allowed), strict=True)
@@ -444,7 +488,7 @@ def _best_spans(
             continue
         i, j, margin = best
         a, b = word_bounds(sentence, offsets[k][i][0], offsets[k][j][1])
-        found.append(Found(a, b, sentence[a:b], margin))
+        found.append(Found(a, b, sentence[a:b], margin, verdicts[k] if verdicts else None))
     return found
 
 
