@@ -326,3 +326,38 @@ def test_the_judge_weighs_the_verdicts_the_rows_carry(tmp_path: Path) -> None:
             assert dict(zip(judge.final.features, judge.final.coef, strict=True))["verdict"] > 0
         checks[without] = saved["trained_on"]["checks"]
     assert checks[False]["off_index_declined"] > checks[True]["off_index_declined"] + 0.1, checks
+
+
+def test_off_index_questions_are_checked_apart_by_whether_their_article_is_indexed() -> None:
+    """A question whose whole article is left out is an easy near miss (nothing on its topic is
+    indexed); one whose paragraph alone is left out is what `qa eval --holdout` asks. The
+    trainer's checks give each its own share declined, so the easy ones cannot hide the hard."""
+    import random
+
+    from eval.train.answerer import fit
+
+    rng = random.Random(4)
+    rows = _rows(800)
+    left_out: set[str] = set()
+    for n, r in enumerate(rows):
+        r["id"] = f"q{n}"
+        if r["kind"] != "unanswerable":
+            continue
+        gold: list[bool] = r["gold"]  # type: ignore[assignment]
+        if n % 8 == 2:  # its article left out: nothing retrieved looks like an answer
+            left_out.add(f"q{n}")
+            r["reader"] = [rng.gauss(-4.0, 1.0) for _ in gold]
+        else:  # its paragraph left out: one sentence of the article looks like an answer
+            decoy = rng.randrange(len(gold))
+            for i, f in enumerate(r["features"]):  # type: ignore[attr-defined]
+                for name in f:
+                    f[name] = rng.random() + (i == decoy) * rng.random()
+            r["reader"] = [rng.gauss(2.0 if i == decoy else -2.0, 2.0) for i in range(len(gold))]
+    checks = fit(rows, 800, left_out=left_out)["trained_on"]["checks"]
+    article, paragraph = (
+        checks["off_index_article_declined"],
+        checks["off_index_paragraph_declined"],
+    )
+    assert article > paragraph + 0.3, checks
+    assert min(article, paragraph) <= checks["off_index_declined"] <= max(article, paragraph)
+    assert "off_index_article_declined" not in fit(rows, 800)["trained_on"]["checks"]

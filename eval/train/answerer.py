@@ -38,7 +38,7 @@ import numpy as np
 
 from eval.metrics import best_threshold, contains_any
 from eval.sets import EvalQuestion, swap_term
-from eval.train.common import DEFAULT_SQUAD, paragraphs
+from eval.train.common import DEFAULT_SQUAD, Paragraph, paragraphs
 from qa.answer.decisions import final_probabilities, pick, to_read
 from qa.answer.features import (
     CONFIDENCE_FEATURES,
@@ -77,8 +77,7 @@ def questions_and_articles(
     a question whose paragraph is not indexed is unanswerable."""
     rng = random.Random(HOLDOUT_SEED)
     mine = [p for p in paragraphs(path) if p.part == "answerer"]
-    titles = sorted({p.title for p in mine})
-    gone = set(random.Random(HOLDOUT_SEED).sample(titles, len(titles) // 8))
+    gone = _articles_left_out(mine)
     articles, questions = [], []
     for p in mine:
         indexed = rng.random() >= HOLDOUT and p.title not in gone
@@ -95,6 +94,21 @@ def questions_and_articles(
                 )
             )
     return questions, articles
+
+
+def _articles_left_out(mine: list[Paragraph]) -> set[str]:
+    """The titles of the Wikipedia articles left out of the index whole (an eighth of them)."""
+    titles = sorted({p.title for p in mine})
+    return set(random.Random(HOLDOUT_SEED).sample(titles, len(titles) // 8))
+
+
+def asked_of_articles_left_out(path: Path) -> set[str]:
+    """The ids of the questions whose whole article is left out of the index: the easy near
+    misses (no paragraph on the topic is there), which fit() counts apart from the questions
+    whose paragraph alone is left out, as `qa eval --holdout` asks."""
+    mine = [p for p in paragraphs(path) if p.part == "answerer"]
+    gone = _articles_left_out(mine)
+    return {qa["id"] for p in mine if p.title in gone for qa in p.qas}
 
 
 def collect(
@@ -417,7 +431,12 @@ def fit(
     read_passages: int | None = None,
     staged_near_misses: bool = False,
     verdict: bool = False,
+    left_out: set[str] | None = None,
 ) -> dict:  # type: ignore[type-arg]
+    """The ranker and the judge fitted on the rows, with their checks on the held-out half.
+    Given `left_out` (asked_of_articles_left_out), the off-index questions are also checked
+    apart: those whose article is indexed without their paragraph, and those whose whole
+    article is not."""
     from sklearn.linear_model import LogisticRegression
 
     rng = random.Random(HOLDOUT_SEED)
@@ -464,6 +483,21 @@ def fit(
             [not answered(r) for r in plain if r.get("kind") == "unanswerable"]
         ),
         "unseen_swapped_near_misses_declined": share([not answered(r) for r in unseen_swapped]),
+        **(
+            {}
+            if left_out is None
+            else {
+                f"off_index_{part}_declined": share(
+                    [
+                        not answered(r)
+                        for r in plain
+                        if r.get("kind") == "unanswerable"
+                        and (r.get("id") in left_out) is (part == "article")
+                    ]
+                )
+                for part in ("paragraph", "article")
+            }
+        ),
         "accuracy": share(
             [
                 answered(r) and judge.contained(r) if r["answerable"] else not answered(r)
@@ -574,6 +608,7 @@ def main(argv: list[str] | None = None) -> int:
         args.read_passages,
         args.staged_near_misses,
         all("verdict" in r for r in rows) and not args.without_verdict,
+        asked_of_articles_left_out(args.squad) if args.squad.exists() else None,
     )
     args.out.write_text(json.dumps(model, indent=2) + "\n")
     print(json.dumps(model["trained_on"], indent=2))
