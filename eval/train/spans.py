@@ -8,11 +8,14 @@ never a paragraph of SQuAD dev, never one the answerer learns from) gives two ex
 sentence holding its answer, labelled with the answer's first and last word pieces, and another
 sentence of its paragraph that does not hold it, labelled with the null answer at [CLS]
 ("nothing here answers"); `--rivals COUNT` also teaches the answer sentence to outscore the
-COUNT other sentences of its paragraph sharing most of its words (listwise_loss). A twelfth of
-the paragraphs are kept for validation (at most VALID_EXAMPLES examples): SQuAD exact match and
-F1 of the best span of each answer sentence, how often that span beats the null answer, how
-often the null answer wins in the sentences that do not answer, and how often the answer
-sentence has the best span margin of its paragraph's sentences. Writes
+COUNT other sentences of its paragraph sharing most of its words (listwise_loss); `--verdict`
+gives the head one more output at [CLS], whether the sentence answers at all, learned from every
+example by binary cross-entropy (with `--near-misses`, the near misses teach only it). A twelfth
+of the paragraphs are kept for validation (at most VALID_EXAMPLES examples): SQuAD exact match
+and F1 of the best span of each answer sentence, how often that span beats the null answer, how
+often the null answer wins in the sentences that do not answer, how often the answer sentence
+has the best span margin of its paragraph's sentences, and how well the margin (and the verdict)
+tell answer sentences from each kind of null answer (separations). Writes
 qa/answer/weights/span_reader/ (reader.safetensors and reader.json). Commands, durations and
 figures: docs/training.md.
 """
