@@ -455,10 +455,16 @@ def test_a_reader_with_a_verdict_gives_each_sentence_its_verdict(tmp_path: Path)
     verdicts = [f.verdict for f in found if f]
     assert verdicts == pytest.approx([float(s) for s in starts[:, 0].detach()], abs=1e-3)
     assert len(set(verdicts)) == len(BRIDGE)  # each pair's own
-    # Read in passages, each sentence keeps the verdict of what was read for it.
-    both = SpanReader(_reader_with(_with_verdict(tmp_path / "both"), reads="both"))
-    for f in both.read(question, _in_passage(BRIDGE)):
-        assert f is not None and isinstance(f.verdict, float)
+    # A "both" reader's verdict of a sentence is the mean of its two readings' verdicts: the
+    # sentence alone, and after the one before it (in float32, so that batches agree exactly).
+    both = SpanReader(_reader_with(_with_verdict(tmp_path / "both"), reads="both"), "float32")
+    reader = SpanReader(_with_verdict(tmp_path / "alone"), "float32")
+    items = _in_passage(BRIDGE)
+    for f, item in zip(both.read(question, items), items, strict=True):
+        window = item.text[item.start if item.before is None else item.before : item.end]
+        alone, after = reader.find(question, [item.text[item.start : item.end], window])
+        assert f is not None and alone is not None and after is not None
+        assert f.verdict == pytest.approx((alone.verdict + after.verdict) / 2, abs=1e-3)  # type: ignore[operator]
 
 
 def _reader_with(folder: Path, **changes: object) -> Path:
