@@ -40,6 +40,7 @@ from eval.metrics import best_threshold, contains_any
 from eval.sets import EvalQuestion, swap_term
 from eval.train.common import DEFAULT_SQUAD, Paragraph, paragraphs
 from qa.answer.decisions import final_probabilities, pick, to_read
+from qa.answer.extractive import reader_verdicts
 from qa.answer.features import (
     CONFIDENCE_FEATURES,
     FINAL_FEATURES,
@@ -52,7 +53,6 @@ from qa.answer.features import (
     sentence_features,
     sentences_of,
     span_margin,
-    verdict_score,
 )
 from qa.answer.model import MODEL_FILE, READ_TOP, Linear
 from qa.answer.readers import SPAN_READER_DIR, load_span_reader
@@ -116,8 +116,8 @@ def collect(
 ) -> list[dict]:  # type: ignore[type-arg]
     """Per question: its sentence features, which sentences hold the answer, answerable, and
     the reader's score (its span margin, features.span_margin), its verdict (for a reader that
-    gives one, features.verdict_score) and best span's words of every sentence of the top_k
-    passages retrieved."""
+    gives one, extractive.reader_verdicts, as the answerer reads it) and best span's words of
+    every sentence of the top_k passages retrieved."""
     from qa.service import Service
 
     pool, articles = questions_and_articles(path)
@@ -160,11 +160,7 @@ def collect(
                 continue
             found = reader.read(item.question, [s.in_passage() for s in sentences])
             answerable = item.answerable and kind == "plain"
-            verdicts = (
-                {"verdict": [span_margin(verdict_score(f.verdict) if f else None) for f in found]}
-                if reader.config.verdict
-                else {}
-            )
+            verdicts = {"verdict": reader_verdicts(found)} if reader.config.verdict else {}
             rows.append(
                 {
                     **verdicts,

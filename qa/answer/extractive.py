@@ -85,7 +85,7 @@ class ExtractiveAnswerer:
         spans = self.spans.read(question, [sentences[i].in_passage() for i in read])
         found: dict[int, Found | None] = dict(zip(read, spans, strict=True))
         margins = [span_margin(f.margin if f else None) for f in spans]
-        verdicts = _verdicts(spans) if judge.verdict else None
+        verdicts = reader_verdicts(spans) if judge.verdict else None
         probs, confidence = judge_sentences(judge, rows, first, read, margins, verdicts)
         order = sorted(range(len(sentences)), key=lambda i: -probs[i])
         return Ranking(
@@ -178,7 +178,7 @@ def _dated(s: Sentence, span: Found) -> str:
     return with_days(span.text, inside)
 
 
-def _verdicts(spans: Sequence[Found | None]) -> list[float]:
+def reader_verdicts(spans: Sequence[Found | None]) -> list[float]:
     """The reader's verdicts (features.verdict_score) on the sentences it read, the lowest
     where it could read none of a sentence's words; refuses a reader that gives none."""
     said = [None if f is None else verdict_score(f.verdict) for f in spans]

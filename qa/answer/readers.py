@@ -422,7 +422,6 @@ class SpanReader:
             batch, offsets = self._pairs([as_asked(question)] * len(texts), texts)
         with share(), torch.inference_mode():
             starts, ends, verdicts = reader_logits(self._encoder, self._head, batch, self._fast)
-        verdict = _listed(verdicts, len(texts))
         inside = batch_sentence_tokens(batch, offsets, [len(t) for t in texts]).tolist()
         row = {text: k for k, text in enumerate(texts)}
         alone = [row[s] for s in sentences]
@@ -442,10 +441,9 @@ class SpanReader:
             mean_starts[k, ts] = (starts[a, ts] + starts[w, us]) / 2
             mean_ends[k, ts] = (ends[a, ts] + ends[w, us]) / 2
             allowed[k, ts[1:]] = True
-        means = [
-            None if verdict[a] is None else (verdict[a] + verdict[row[w]]) / 2  # type: ignore[operator]
-            for a, w in zip(alone, windows, strict=True)
-        ]
+        if verdicts is not None:  # each sentence's verdict: the mean of its two readings'
+            verdicts = (verdicts[alone] + verdicts[[row[w] for w in windows]]) / 2
+        means = _listed(verdicts, len(items))
         return _best_spans(
             sentences, [offsets[a] for a in alone], mean_starts, mean_ends, allowed, means
         )
