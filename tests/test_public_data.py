@@ -215,6 +215,48 @@ def test_the_span_reader_learns_to_rank_an_answer_above_its_rivals(tmp_path: Pat
     )
 
 
+def test_the_span_reader_learns_to_rank_an_answer_above_its_articles_other_sentences(
+    tmp_path: Path,
+) -> None:
+    """--article-rivals adds to each question's group the sentences of its article's other
+    paragraphs that share most of its words and hold no annotator's answer, most first; the
+    validation lists rank each answer sentence against such sentences."""
+    from eval.train import spans
+    from qa.text import tokenize
+
+    small, _ = _small_squad(tmp_path)
+    plain, plain_valid = spans.examples(small, questions=300)
+    groups, valid = spans.examples(small, questions=300, rivals=1, article_rivals=3)
+    assert valid == plain_valid
+    assert [r for g in groups for r in g.examples if r.kind != "rival"] == plain
+    paragraph_of = {
+        s: p.text
+        for p in spans._reader_paragraphs(small)
+        for s in (p.text[a:b] for a, b in spans.sentence_spans(p.text))
+    }
+    elsewhere = Counter()
+    for g in groups:
+        answer, *rest = g.examples
+        rivals = [r for r in rest if r.kind == "rival"]
+        assert len(rivals) <= 4
+        home = paragraph_of[answer.sentence]
+        away = [r for r in rivals if paragraph_of.get(r.sentence) != home]
+        elsewhere[len(away)] += 1
+        asked = set(tokenize([answer.question])[0])
+        shared = [len(asked & set(tokenize([r.sentence])[0])) for r in away]
+        assert shared == sorted(shared, reverse=True)
+        for r in rivals:
+            assert r.answer is None and not any(gold in r.sentence for gold in r.golds)
+    assert elsewhere[3] > 0.5 * len(groups) and max(elsewhere) == 3
+    lists = spans.article_rivals_of(valid, small, count=4)
+    answered = [r for r in valid if r.kind == "answer"]
+    assert 0.5 * len(answered) < len(lists) <= len(answered)
+    for answer, *rest in lists:
+        assert answer.kind == "answer" and 0 < len(rest) <= 4
+        assert all(paragraph_of[r.sentence] != paragraph_of[answer.sentence] for r in rest)
+        assert not any(gold in r.sentence for r in rest for gold in r.golds)
+
+
 def test_the_passage_reader_reads_windows_of_its_paragraphs(tmp_path: Path) -> None:
     """--passages gives each question its answer in a window of consecutive sentences of its
     paragraph (at most WINDOW_CHARS, the answer at its offsets, each sentence's offsets kept)

@@ -8,14 +8,17 @@ never a paragraph of SQuAD dev, never one the answerer learns from) gives two ex
 sentence holding its answer, labelled with the answer's first and last word pieces, and another
 sentence of its paragraph that does not hold it, labelled with the null answer at [CLS]
 ("nothing here answers"); `--rivals COUNT` also teaches the answer sentence to outscore the
-COUNT other sentences of its paragraph sharing most of its words (listwise_loss); `--verdict`
-gives the head one more output at [CLS], whether the sentence answers at all, learned from every
-example by binary cross-entropy (with `--near-misses`, the near misses teach only it). A twelfth
+COUNT other sentences of its paragraph sharing most of its words (listwise_loss), and
+`--article-rivals COUNT` the COUNT sentences of its article's other paragraphs that do;
+`--verdict` gives the head one more output at [CLS], whether the sentence answers at all,
+learned from every example by binary cross-entropy (with `--near-misses`, the near misses teach
+only it). A twelfth
 of the paragraphs are kept for validation (at most VALID_EXAMPLES examples): SQuAD exact match
 and F1 of the best span of each answer sentence, how often that span beats the null answer, how
 often the null answer wins in the sentences that do not answer, how often the answer sentence
-has the best span margin of its paragraph's sentences, and how well the margin (and the verdict)
-tell answer sentences from each kind of null answer (separations). Writes
+has the best span margin of its paragraph's sentences and of the closest sentences of its
+article's other paragraphs, and how well the margin (and the verdict) tell answer sentences
+from each kind of null answer (separations). Writes
 qa/answer/weights/span_reader/ (reader.safetensors and reader.json). Commands, durations and
 figures: docs/training.md.
 """
@@ -77,9 +80,10 @@ class Example:
 
 @dataclass(frozen=True)
 class Group:
-    """A question's examples taught together (with --rivals): its answer sentence first, its
-    null-answer examples, and rivals: the other sentences of its paragraph that share most of
-    its words, which the answer sentence must outscore (listwise_loss)."""
+    """A question's examples taught together (with --rivals or --article-rivals): its answer
+    sentence first, its null-answer examples, and rivals: the other sentences of its paragraph,
+    or of its article's other paragraphs, that share most of its words, which the answer
+    sentence must outscore (listwise_loss)."""
 
     examples: tuple[Example, ...]
 
@@ -98,6 +102,9 @@ WINDOW_STOP = 0.15
 PASSAGE_LENGTH = 320
 # With --verdict, the null answers that teach only the verdict, not the span logits.
 VERDICT_ONLY = ("same_article", "swapped")
+# How many on-topic sentences of other paragraphs of the article validation ranks each answer
+# sentence against (article_rivals_of): about as many as retrieval's other passages offer.
+ARTICLE_RIVALS = 5
 # The null answers a "previous" reader's training questions give (after_previous).
 PREVIOUS_NULLS = ("act_swapped", "following", "other", "same_article")
 
@@ -182,6 +189,7 @@ def examples(
     unseen_by: Sequence[int] = (),
     previous: bool = False,
     nulls: Collection[str] = PREVIOUS_NULLS,
+    article_rivals: int = 0,
 ) -> tuple[list[Example] | list[Group], list[Example]]:
     """(training, validation) examples from `questions` sampled questions of the reader
     paragraphs. With near_misses (a share of the questions, 0 to 1), each of those questions
@@ -192,7 +200,11 @@ def examples(
     whatever the share. With rivals (a count), each training question's examples come as one
     Group with up to that many rivals (kind "rival", not labelled: they are only ranked), so a
     batch holds whole questions; validation examples stay single, and rivals_of gives their
-    rankings. The examples drawn are the same whatever the count of rivals.
+    rankings. The examples drawn are the same whatever the count of rivals. With
+    article_rivals (a count), each Group also holds up to that many sentences of the other
+    paragraphs of its Wikipedia article, free of the answer, that share most of the question's
+    words: the on-topic sentences an index's other passages put before the reader, which it
+    most often takes for the answer.
 
     With passages, the reader reads windows of consecutive sentences (window), as it reads the
     chunks of an index: the answer's window, and for its null answer a window of the other
@@ -242,14 +254,15 @@ def examples(
         if near_misses and near_rng.random() < near_misses:
             siblings = [mine[m].text for m in by_title[mine[n].title] if m != n]
             into.extend(_near_misses(question, sentence, golds, siblings, near_rng))
-        if rivals and into is train:
+        if (rivals or article_rivals) and into is train:
             found = [
                 Example(question, t, None, golds, "rival")
                 for t in _rivals(question, [text[s:e] for s, e in others], rivals)
+                + _article_rivals(question, golds, n, mine, by_title, article_rivals)
             ]
             groups.append(Group((*train[begun:], *found)))
             del train[begun:]
-    return (groups if rivals else train), valid
+    return (groups if rivals or article_rivals else train), valid
 
 
 def _sample(
@@ -485,6 +498,57 @@ def _rivals(question: str, sentences: list[str], count: int) -> list[str]:
     return [sentences[i] for i in order[:count]]
 
 
+def _article_rivals(
+    question: str,
+    golds: tuple[str, ...],
+    n: int,
+    mine: list[Paragraph],
+    by_title: dict[str, list[int]],
+    count: int,
+) -> list[str]:
+    """The `count` sentences of the other paragraphs of paragraph n's article, free of every
+    gold answer, that share most of the question's stemmed terms, most first (ties in their
+    order)."""
+    if count <= 0:
+        return []
+    asked = set(tokenize([question])[0])
+    elsewhere = [
+        (len(asked & terms), text)
+        for m in by_title[mine[n].title]
+        if m != n
+        for text, terms in _terms(mine[m].text)
+        if not any(g in text for g in golds)
+    ]
+    order = sorted(range(len(elsewhere)), key=lambda i: -elsewhere[i][0])
+    return [elsewhere[i][1] for i in order[:count]]
+
+
+def article_rivals_of(
+    valid: list[Example], path: Path, count: int = ARTICLE_RIVALS
+) -> list[list[Example]]:
+    """Per validation answer sentence: it first, then the `count` sentences of the other
+    paragraphs of its article that share most of the question's words (_article_rivals), to
+    measure how often the reader puts the answer sentence before the on-topic sentences that
+    retrieval brings beside it."""
+    mine = _reader_paragraphs(path)
+    by_title: dict[str, list[int]] = {}
+    home: dict[str, int] = {}
+    for n, p in enumerate(mine):
+        by_title.setdefault(p.title, []).append(n)
+        for s, e in sentence_spans(p.text):
+            home.setdefault(p.text[s:e], n)
+    lists = []
+    for row in valid:
+        at = home.get(row.sentence) if row.answer is not None else None
+        if at is None:
+            continue
+        found = _article_rivals(row.question, row.golds, at, mine, by_title, count)
+        if found:
+            rivals = [Example(row.question, t, None, row.golds, "rival") for t in found]
+            lists.append([row, *rivals])
+    return lists
+
+
 def rivals_of(valid: list[Example], path: Path) -> list[list[Example]]:
     """Per validation answer sentence: it first, then every other sentence of its paragraph
     (as rivals), to measure how often the reader puts the answer sentence first."""
@@ -673,10 +737,12 @@ def in_context_first(
 
 
 def evaluate(  # type: ignore[no-untyped-def]
-    tokenizer, encoder, head, config: ReaderConfig, valid: list[Example], lists=None
+    tokenizer, encoder, head, config: ReaderConfig, valid: list[Example], lists=None, article=None
 ) -> dict:  # type: ignore[type-arg]
     """Validation figures (see the module docstring); given `lists` (rivals_of), also how
-    often the answer sentence is ranked first in its paragraph."""
+    often the answer sentence is ranked first in its paragraph, and given `article`
+    (article_rivals_of), how often before the closest sentences of its article's other
+    paragraphs."""
     import torch
 
     encoder.eval()
@@ -685,6 +751,10 @@ def evaluate(  # type: ignore[no-untyped-def]
         if lists
         else {}
     )
+    if article:
+        ranking["answer_sentence_first_in_article"] = ranked_first(
+            tokenizer, encoder, head, config, article
+        )
     if any(r.parts for r in valid):
         ranking |= in_context_first(tokenizer, encoder, head, config, valid)
     em = em_given = f1s = given = n_pos = 0.0
@@ -804,8 +874,10 @@ def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: igno
         args.unseen_by,
         previous=args.passages and args.reads == "previous",
         nulls=args.nulls,
+        article_rivals=args.article_rivals,
     )
     lists = [] if args.passages else rivals_of(valid, args.squad)
+    article = [] if args.passages else article_rivals_of(valid, args.squad)
     print(f"{len(data)} training items, {len(valid)} validation", file=sys.stderr)
     loss_fn = torch.nn.CrossEntropyLoss()
     verdict_loss = torch.nn.BCEWithLogitsLoss()
@@ -847,7 +919,7 @@ def train(args: argparse.Namespace, config: ReaderConfig) -> dict:  # type: igno
         lr=args.lr,
         seed=SEED,
         loss_of=loss_of,
-        check=lambda: evaluate(tokenizer, encoder, head, config, valid, lists),
+        check=lambda: evaluate(tokenizer, encoder, head, config, valid, lists, article),
         checkpoint=args.checkpoint,
         check_before=args.init is not None,  # a warm start: what the run starts from
         size=_characters if args.group_by_length else None,
@@ -885,6 +957,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="COUNT",
         help="Also teach each question's answer sentence to outscore up to COUNT other "
         "sentences of its paragraph that share most of its words (a listwise loss).",
+    )
+    parser.add_argument(
+        "--article-rivals",
+        type=int,
+        default=0,
+        metavar="COUNT",
+        help="Also teach each question's answer sentence to outscore up to COUNT sentences of "
+        "the other paragraphs of its article that share most of its words (the on-topic "
+        "sentences retrieval puts beside it), in the same listwise loss.",
     )
     parser.add_argument(
         "--rival-weight", type=float, default=1.0, help="The listwise loss's weight."
@@ -952,6 +1033,7 @@ def main(argv: list[str] | None = None) -> int:
         "examples": result["examples"],
         "near_misses": args.near_misses,
         "rivals": args.rivals,
+        "article_rivals": args.article_rivals,
         "rival_weight": args.rival_weight,
         "verdict_weight": args.verdict_weight if args.verdict else None,
         "passages": args.passages,
