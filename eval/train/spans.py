@@ -12,13 +12,12 @@ COUNT other sentences of its paragraph sharing most of its words (listwise_loss)
 `--article-rivals COUNT` the COUNT sentences of its article's other paragraphs that do;
 `--verdict` gives the head one more output at [CLS], whether the sentence answers at all,
 learned from every example by binary cross-entropy (with `--near-misses`, the near misses teach
-only it). A twelfth
-of the paragraphs are kept for validation (at most VALID_EXAMPLES examples): SQuAD exact match
-and F1 of the best span of each answer sentence, how often that span beats the null answer, how
-often the null answer wins in the sentences that do not answer, how often the answer sentence
-has the best span margin of its paragraph's sentences and of the closest sentences of its
-article's other paragraphs, and how well the margin (and the verdict) tell answer sentences
-from each kind of null answer (separations). Writes
+only it). A twelfth of the paragraphs are kept for validation (at most VALID_EXAMPLES
+examples): SQuAD exact match and F1 of the best span of each answer sentence, how often that
+span beats the null answer, how often the null answer wins in the sentences that do not answer,
+how often the answer sentence has the best span margin of its paragraph's sentences and of the
+closest sentences of its article's other paragraphs, and how well the margin (and the verdict)
+tell answer sentences from each kind of null answer (separations). Writes
 qa/answer/weights/span_reader/ (reader.safetensors and reader.json). Commands, durations and
 figures: docs/training.md.
 """
